@@ -1,0 +1,125 @@
+/* slub: a SLUB-style allocator for user space. Public C API.
+ *
+ * Caches of fixed-size objects in the manner of the Linux kernel's kmem_cache API, plus the
+ * prefixed malloc family (slub_malloc, ...) that libslub.so also exports under the libc names.
+ * Every function is thread-safe. None of them calls the C library's malloc.
+ */
+#ifndef SLUB_SLUB_H
+#define SLUB_SLUB_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Cache creation flags, numbered as in the kernel's include/linux/slab.h where one exists. */
+#define SLAB_CONSISTENCY_CHECKS 0x00000100UL /* F: check every free (debug) */
+#define SLAB_RED_ZONE 0x00000400UL           /* Z: red zones around objects (debug) */
+#define SLAB_POISON 0x00000800UL             /* P: poison free objects (debug) */
+#define SLAB_NO_MERGE 0x00001000UL           /* never merge with another cache */
+#define SLAB_HWCACHE_ALIGN 0x00002000UL      /* align objects on cache lines */
+#define SLAB_CACHE_DMA 0x00004000UL          /* kept for API compatibility; merge-relevant */
+#define SLAB_CACHE_DMA32 0x00008000UL        /* kept for API compatibility; merge-relevant */
+#define SLAB_STORE_USER 0x00010000UL         /* U: record last alloc/free owner (debug) */
+#define SLAB_PANIC 0x00040000UL              /* abort if creation fails */
+#define SLAB_TYPESAFE_BY_RCU 0x00080000UL    /* slab memory freed only after a grace period */
+#define SLAB_TRACE 0x00200000UL              /* T: log every alloc and free (debug) */
+#define SLAB_NOLEAKTRACE 0x00800000UL        /* kernel compatibility; no effect */
+#define SLAB_RECLAIM_ACCOUNT 0x00020000UL    /* objects are reclaimable; merge-relevant */
+#define SLAB_ACCOUNT 0x04000000UL            /* kernel compatibility; merge-relevant */
+
+/* The debug flags together: a cache with any of them never takes the lockless fast path. */
+#define SLAB_DEBUG_FLAGS \
+  (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE)
+
+struct kmem_cache;
+typedef void (*kmem_ctor_t)(void* object);
+
+/* Creates a cache of objects of `size` bytes aligned to `align` (0: the natural minimum of
+ * 8 bytes; otherwise a power of two). `ctor`, if given, runs once per object when its slab is
+ * made; objects keep their constructed state across free and alloc. The name is copied.
+ * Returns NULL with errno set (EINVAL for bad arguments, ENOMEM) on failure. */
+struct kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
+                                     unsigned long flags, kmem_ctor_t ctor);
+
+/* Allocates one object; NULL with errno = ENOMEM on failure. */
+void* kmem_cache_alloc(struct kmem_cache* cache);
+/* Allocates one object and zeroes its object_size bytes. */
+void* kmem_cache_zalloc(struct kmem_cache* cache);
+/* Frees an object of this cache. NULL is ignored. A pointer that is not an object of the
+ * cache is reported on stderr and left alone. */
+void kmem_cache_free(struct kmem_cache* cache, void* object);
+
+/* Flushes the per-CPU slabs of the cache and releases its empty slabs to the page allocator.
+ * Returns the number of slabs released. */
+int kmem_cache_shrink(struct kmem_cache* cache);
+
+/* Destroys a cache. If objects are still allocated it reports them on stderr, leaves the cache
+ * intact and usable, and returns -1 with errno = EBUSY. Returns 0 on success. */
+int kmem_cache_destroy(struct kmem_cache* cache);
+
+/* The cache's name, the user object size and the slot size (object plus metadata). */
+const char* kmem_cache_name(const struct kmem_cache* cache);
+size_t kmem_cache_size(const struct kmem_cache* cache);
+size_t kmem_cache_slot_size(const struct kmem_cache* cache);
+
+/* Per-cache counts, summed over CPUs and nodes when read. */
+struct kmem_cache_info {
+  const char* name;
+  size_t object_size;     /* bytes the user asked for */
+  size_t slot_size;       /* bytes per object in a slab */
+  unsigned order;         /* slab order (2^order pages) */
+  unsigned objs_per_slab; /* objects in a slab of that order */
+  size_t active_objs;     /* objects allocated (including those on per-CPU freelists) */
+  size_t total_objs;      /* objects in all slabs */
+  size_t nr_slabs;        /* slabs of the cache */
+  size_t nr_partial;      /* slabs on node partial lists */
+  size_t nr_cpu_slabs;    /* active per-CPU slabs plus per-CPU partial slabs */
+  unsigned min_partial;   /* partial slabs a node keeps before freeing empty ones */
+  unsigned cpu_partial;   /* per-CPU partial budget in objects */
+};
+int kmem_cache_get_info(const struct kmem_cache* cache, struct kmem_cache_info* info);
+
+/* Calls `fn` for every cache, in creation order. */
+void kmem_cache_for_each(void (*fn)(const struct kmem_cache* cache, void* arg), void* arg);
+
+/* The malloc family, prefixed. libslub.so exports them under the libc names too. */
+void* slub_malloc(size_t size);
+void slub_free(void* ptr);
+void* slub_calloc(size_t nmemb, size_t size);
+void* slub_realloc(void* ptr, size_t size);
+void* slub_reallocarray(void* ptr, size_t nmemb, size_t size);
+int slub_posix_memalign(void** out, size_t align, size_t size);
+void* slub_aligned_alloc(size_t align, size_t size);
+void* slub_memalign(size_t align, size_t size);
+void* slub_valloc(size_t size);
+void* slub_pvalloc(size_t size);
+size_t slub_malloc_usable_size(const void* ptr);
+void slub_free_sized(void* ptr, size_t size);
+void slub_free_aligned_sized(void* ptr, size_t align, size_t size);
+
+/* Nonzero if the allocator owns `ptr` (the start of a live block or any byte of slab memory). */
+int slub_owns(const void* ptr);
+
+/* Virtual CPU mode: binds the calling thread to virtual CPU `vcpu` (0 .. SLUB_MAX_CPUS-1), or
+ * unbinds it with -1. Bound threads use that CPU's per-CPU state whatever core they run on. */
+#define SLUB_MAX_CPUS 4096
+int slub_bind_vcpu(int vcpu);
+/* The CPU the calling thread counts as on (real or virtual). */
+int slub_current_cpu(void);
+
+/* One pass of the flusher, now: hands back to their nodes the per-CPU slabs (and per-CPU
+ * partial slabs) of every CPU slot that saw no fast-path operation since the previous pass.
+ * Returns the number of CPU slots flushed. */
+int slub_flush_idle(void);
+
+/* Prints a table of the caches in use and the page allocator's counts on stderr. libslub.so
+ * does this at exit when SLUB_REPORT=1. */
+void slub_print_report(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUB_SLUB_H */

@@ -1,0 +1,171 @@
+#include "core/kmem_cache.h"
+
+#include <cstring>
+#include <new>
+
+#include "core/meta.h"
+#include "pal/os.h"
+
+namespace slub {
+
+constinit std::atomic<char*> g_cpu_area[kMaxCpus] = {};
+constinit SpinLock g_slab_mutex;
+constinit ListHead g_cache_list = {&g_cache_list, &g_cache_list};
+
+namespace {
+constinit SpinLock g_area_lock;
+constinit uint16_t g_used_cpus[kMaxCpus] = {};
+constinit std::atomic<int> g_nr_used_cpus{0};
+constinit uint64_t g_slot_bitmap[kMaxCaches / 64] = {};  // protected by g_slab_mutex
+
+constexpr unsigned kSlubMaxOrder = 3;  // PAGE_ALLOC_COSTLY_ORDER, as the kernel's default
+
+long alloc_cpu_slot() {
+  for (size_t w = 0; w < kMaxCaches / 64; ++w) {
+    if (~g_slot_bitmap[w] == 0) continue;
+    unsigned b = __builtin_ctzll(~g_slot_bitmap[w]);
+    g_slot_bitmap[w] |= uint64_t{1} << b;
+    return static_cast<long>(w * 64 + b);
+  }
+  return -1;
+}
+
+void free_cpu_slot(size_t slot) { g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64)); }
+
+size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
+  if (flags & SLAB_HWCACHE_ALIGN) {
+    size_t ralign = kCacheLine;
+    while (size <= ralign / 2) ralign /= 2;
+    if (ralign > align) align = ralign;
+  }
+  if (align < sizeof(void*)) align = sizeof(void*);
+  return align_up(align, sizeof(void*));
+}
+}  // namespace
+
+char* get_cpu_area(int cpu) {
+  char* a = g_cpu_area[cpu].load(std::memory_order_acquire);
+  if (a != nullptr) return a;
+  LockGuard g(g_area_lock);
+  a = g_cpu_area[cpu].load(std::memory_order_relaxed);
+  if (a != nullptr) return a;
+  a = static_cast<char*>(os::map(kCpuAreaSize));
+  if (a == nullptr) return nullptr;
+  int n = g_nr_used_cpus.load(std::memory_order_relaxed);
+  g_used_cpus[n] = static_cast<uint16_t>(cpu);
+  g_cpu_area[cpu].store(a, std::memory_order_release);
+  g_nr_used_cpus.store(n + 1, std::memory_order_release);
+  return a;
+}
+
+int nr_used_cpus() { return g_nr_used_cpus.load(std::memory_order_acquire); }
+int used_cpu(int i) { return g_used_cpus[i]; }
+
+unsigned order_objects(unsigned order, size_t size) {
+  return static_cast<unsigned>((kPageSize << order) / size);
+}
+
+unsigned calculate_order(size_t size, int nr_cpus) {
+  unsigned min_objects = 4 * (fls(static_cast<unsigned long>(nr_cpus)) + 1);
+  long env = os::env_long("SLUB_MIN_OBJECTS", 0);
+  if (env > 0) min_objects = static_cast<unsigned>(env);
+  unsigned max_objects = order_objects(kSlubMaxOrder, size);
+  if (max_objects < 1) max_objects = 1;
+  if (min_objects > max_objects) min_objects = max_objects;
+  unsigned min_order = get_order(size_t{min_objects} * size);
+  if (order_objects(min_order, size) > kMaxObjsPerSlab)
+    return get_order(size * kMaxObjsPerSlab) - 1;
+  for (unsigned fraction = 16; fraction > 1; fraction /= 2) {
+    for (unsigned order = min_order; order <= kSlubMaxOrder; ++order) {
+      const size_t slab = kPageSize << order;
+      if (slab % size <= slab / fraction) return order;
+    }
+  }
+  return get_order(size);  // does not fit in slub_max_order: one object per minimal slab
+}
+
+bool calculate_sizes(KmemCache* s, int nr_cpus) {
+  size_t size = align_up(s->object_size, sizeof(void*));
+  s->inuse = static_cast<uint32_t>(size);
+  if (s->ctor != nullptr || (s->flags & SLAB_TYPESAFE_BY_RCU)) {
+    // The object must keep its contents while free: the free pointer goes after it.
+    s->offset = static_cast<uint32_t>(size);
+    size += sizeof(void*);
+  } else {
+    // Near the middle, away from the edges that small overflows hit (kernel >= 5.7).
+    s->offset = static_cast<uint32_t>(align_down(s->object_size / 2, sizeof(void*)));
+  }
+  s->align = static_cast<uint32_t>(calculate_alignment(s->flags, s->align, s->object_size));
+  size = align_up(size, s->align);
+  if (size > (kPageSize << kMaxRunOrder)) return false;
+  s->size = static_cast<uint32_t>(size);
+  s->order = static_cast<uint8_t>(calculate_order(size, nr_cpus));
+  if (s->order > kMaxRunOrder) return false;
+  s->objects = order_objects(s->order, size);
+  s->min_order = static_cast<uint8_t>(get_order(size));
+  s->min_objects = static_cast<uint16_t>(order_objects(s->min_order, size));
+  s->reciprocal = ((uint64_t{1} << 40) + size - 1) / size;
+
+  unsigned mp = ilog2(size) / 2;
+  s->min_partial = mp < 5 ? 5 : (mp > 10 ? 10 : mp);
+  if (s->is_debug())
+    s->cpu_partial = 0;
+  else if (size >= kPageSize)
+    s->cpu_partial = 6;
+  else if (size >= 1024)
+    s->cpu_partial = 24;
+  else if (size >= 256)
+    s->cpu_partial = 52;
+  else
+    s->cpu_partial = 120;
+  s->cpu_partial_slabs = (s->cpu_partial * 2 + s->objects - 1) / s->objects;
+  return true;
+}
+
+bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align,
+                     unsigned long flags, kmem_ctor_t ctor) {
+  s->object_size = static_cast<uint32_t>(size);
+  s->align = static_cast<uint32_t>(align);
+  s->flags = flags;
+  s->ctor = ctor;
+  s->refcount = 1;
+  size_t n = strlen(name);
+  if (n >= sizeof s->name) n = sizeof s->name - 1;
+  memcpy(s->name, name, n);
+  s->name[n] = '\0';
+  if (!calculate_sizes(s, Topology::nr_cpus())) return false;
+
+  long slot = alloc_cpu_slot();
+  if (slot < 0) return false;
+  s->cpu_off = static_cast<uint32_t>(slot * sizeof(KmemCacheCpu));
+
+  s->nr_nodes = Topology::nr_nodes();
+  s->node = static_cast<KmemCacheNode**>(meta::alloc(sizeof(KmemCacheNode*) * s->nr_nodes));
+  if (s->node == nullptr) {
+    free_cpu_slot(static_cast<size_t>(slot));
+    return false;
+  }
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    void* m = meta::alloc(sizeof(KmemCacheNode));
+    if (m == nullptr) {
+      kmem_cache_release(s);
+      return false;
+    }
+    s->node[i] = new (m) KmemCacheNode();
+    s->node[i]->partial.init();
+  }
+  g_cache_list.add_tail(&s->list);
+  return true;
+}
+
+void kmem_cache_release(KmemCache* s) {
+  if (s->list.next != nullptr) ListHead::del(&s->list);
+  free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
+  if (s->node != nullptr) {
+    for (int i = 0; i < s->nr_nodes; ++i) meta::free(s->node[i], sizeof(KmemCacheNode));
+    meta::free(s->node, sizeof(KmemCacheNode*) * s->nr_nodes);
+    s->node = nullptr;
+  }
+}
+
+}  // namespace slub

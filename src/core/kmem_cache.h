@@ -1,0 +1,130 @@
+// core/kmem_cache: the cache descriptor and its per-node and per-CPU parts, the cache registry
+// and the per-CPU areas. Shared by everything above mm/.
+//
+// Per-CPU state is allocated lazily: each CPU that runs allocator code gets a CpuArea (a
+// 256 KiB reservation, demand-zero) the first time, and every cache owns one 64-byte slot at
+// the same offset (cpu_off) in all areas, like the kernel's percpu allocator. A zeroed slot is
+// a valid empty KmemCacheCpu, so a CPU costs nothing until it is used, and 4096 possible CPUs
+// cost one 32 KiB pointer table.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include <slub/slub.h>
+
+#include "base/base.h"
+#include "mm/page_desc.h"
+#include "pal/cpu_id.h"
+#include "pal/topology.h"
+
+namespace slub {
+
+// The per-CPU part of a cache (the kernel's struct kmem_cache_cpu).
+// {freelist, tid} is one double word, changed only by cmpxchg16b or, while kTidBusy is set in
+// tid by the holder of `lock`, by plain stores. Fast paths never take `lock`.
+struct alignas(64) KmemCacheCpu {
+  DoubleWord freelist_tid;  // lo: CPU freelist head; hi: transaction id (kTidBusy = bit 0)
+  PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
+  PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
+  SpinLock lock;            // slow paths and the flusher
+  uint64_t flush_seen_tid;  // tid the flusher saw last time (flusher only)
+  uint64_t unused[2];
+};
+static_assert(sizeof(KmemCacheCpu) == 64);
+
+// tid: bit 0 marks a slow path in progress (fast paths must not commit); each committed change
+// adds kTidStep. Every fast-path compare-and-swap compares the tid, so any change of the slot
+// in between makes it fail. The step is a power of two >= the CPU count, as in the kernel,
+// so tid % kTidStep / 2 would name the CPU; here the CPU is implied by the slot's address
+// because the swap is a locked instruction on that slot, not a CPU-local one.
+inline constexpr uint64_t kTidBusy = 1;
+inline constexpr uint64_t kTidStep = 2 * kMaxCpus;
+
+// The per-node part of a cache (the kernel's struct kmem_cache_node).
+struct alignas(64) KmemCacheNode {
+  SpinLock list_lock;                     // protects partial, nr_partial, on_node_partial
+  size_t nr_partial;                      // slabs on `partial`
+  ListHead partial;                       // partial slabs of this node, unfrozen
+  std::atomic<size_t> nr_slabs{0};        // all slabs of the cache on this node
+  std::atomic<size_t> total_objects{0};   // objects in those slabs
+};
+
+struct KmemCache {
+  // ---- read by the fast paths ----
+  uint32_t cpu_off;        // offset of this cache's KmemCacheCpu in every CpuArea
+  uint32_t size;           // slot size: object + free pointer (if outside) + padding
+  uint32_t offset;         // where the free pointer sits in a free slot
+  uint32_t object_size;    // what the user asked for
+  uint32_t objects;        // objects in a slab of the preferred order
+  uint64_t reciprocal;     // ceil(2^40 / size): exact object index for offsets < 1 MiB
+  // ---- slow paths ----
+  unsigned long flags;
+  uint32_t align;
+  uint32_t inuse;          // object_size rounded to a word: where metadata starts
+  uint8_t order;           // preferred slab order (the kernel's oo)
+  uint8_t min_order;       // fallback order (the kernel's min)
+  uint16_t min_objects;    // objects in a slab of min_order
+  uint32_t min_partial;    // node partial slabs kept before empty ones are freed
+  uint32_t cpu_partial;    // per-CPU partial budget in objects (sysfs compatible)
+  uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
+  kmem_ctor_t ctor;
+  int refcount;
+  int nr_nodes;
+  KmemCacheNode** node;    // nr_nodes entries
+  ListHead list;           // registry, in creation order
+  bool is_kmalloc;
+  char name[47];
+
+  bool has_cpu_partial() const { return cpu_partial_slabs != 0; }
+  bool is_debug() const { return (flags & SLAB_DEBUG_FLAGS) != 0; }
+  KmemCacheNode* get_node(int n) const { return node[n < nr_nodes ? n : 0]; }
+};
+
+// One per used CPU: a reservation holding every cache's KmemCacheCpu slot.
+inline constexpr size_t kCpuAreaSize = size_t{256} << 10;
+inline constexpr size_t kMaxCaches = kCpuAreaSize / sizeof(KmemCacheCpu);
+
+extern std::atomic<char*> g_cpu_area[kMaxCpus];
+
+// The calling CPU's slot of `s`, or nullptr if this CPU has no area yet (slow path makes it).
+SLUB_FAST_PATH KmemCacheCpu* raw_cpu_ptr(const KmemCache* s, int cpu) {
+  char* base = g_cpu_area[cpu].load(std::memory_order_acquire);
+  if (SLUB_UNLIKELY(base == nullptr)) return nullptr;
+  return reinterpret_cast<KmemCacheCpu*>(base + s->cpu_off);
+}
+inline KmemCacheCpu* per_cpu_ptr(const KmemCache* s, int cpu) { return raw_cpu_ptr(s, cpu); }
+
+// Makes the area of `cpu` if needed. Returns nullptr when memory is exhausted.
+char* get_cpu_area(int cpu);
+// CPUs that have an area, in the order they got it; stable once written.
+int nr_used_cpus();
+int used_cpu(int i);
+
+// Registry (slab_mutex protects the list, creation and destruction).
+extern SpinLock g_slab_mutex;
+extern ListHead g_cache_list;
+
+// Computes sizes, free pointer offset, order, min_partial and cpu_partial for a cache whose
+// object_size, align, flags and ctor are set; nr_cpus is the CPU count for the kernel's
+// min_objects formula. Returns false if the object cannot be placed in a slab.
+bool calculate_sizes(KmemCache* s, int nr_cpus);
+// The kernel's calculate_order for objects of `size` bytes with `nr_cpus` CPUs.
+unsigned calculate_order(size_t size, int nr_cpus);
+unsigned order_objects(unsigned order, size_t size);
+
+// Initialises `s` (already zeroed or static) and registers it. Caller holds g_slab_mutex.
+// Returns false on failure (no per-CPU slot or no memory).
+bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align,
+                     unsigned long flags, kmem_ctor_t ctor);
+void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entry
+
+// Object index checks: p inside slab `d` of `s` is an object start.
+inline bool is_object_start(const KmemCache* s, const PageDesc* d, const void* p) {
+  const size_t off = static_cast<const char*>(p) - desc_address(d);
+  const size_t idx = (off * s->reciprocal) >> 40;
+  return idx * s->size == off && idx < d->ctrs().objects();
+}
+
+}  // namespace slub

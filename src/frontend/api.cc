@@ -1,0 +1,321 @@
+// frontend/api: the public C API (include/slub/slub.h): kmem_cache_*, the prefixed malloc
+// family, and the out-of-line parts of malloc (large, huge, aligned, realloc, errors).
+#include <cstring>
+
+#include <slub/slub.h>
+
+#include "frontend/malloc_impl.h"
+#include "mm/page_alloc.h"
+#include "pal/os.h"
+
+namespace slub::fe {
+
+namespace {
+constexpr size_t kMaxRequest = static_cast<size_t>(PTRDIFF_MAX);
+
+void* enomem() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void report_bad_pointer(const char* what, const void* p, const char* why) {
+  os::report("slub: %s(): invalid pointer %p (%s); ignored\n", what, p, why);
+}
+
+const char* why_not_owned(const void* p, const PageDesc* d) {
+  if (d == nullptr) return PageMap::lookup(p) != 0 ? "not the start of a huge block"
+                                                   : "not allocated by slub";
+  switch (d->kind) {
+    case PageKind::kSlab: return "not the start of an object";
+    case PageKind::kLarge: return "not the start of a large block";
+    case PageKind::kMeta: return "points into slub metadata";
+    default: return "page is free";
+  }
+}
+
+// Large and huge blocks are zero when they come from clean pages.
+bool needs_zeroing(void* p) {
+  PageDesc* d = PageMap::desc_of(p);
+  if (d == nullptr) return false;  // huge: a fresh mapping
+  if (d->kind == PageKind::kLarge) return d->dirty;
+  return true;
+}
+}  // namespace
+
+void* large_malloc(size_t size, size_t align) {
+  if (size > kMaxRequest) return enomem();
+  unsigned order = get_order(size);
+  if (align > kPageSize && get_order(align) > order) order = get_order(align);
+  void* p;
+  if (order <= kMaxRunOrder) {
+    ensure_init();
+    ReentryGuard guard;
+    if (guard.nested()) {
+      p = emergency_alloc(size);
+    } else {
+      PageDesc* d = PageAlloc::alloc(order, Topology::node_of(CpuId::current()), PageKind::kLarge);
+      p = d != nullptr ? desc_address(d) : nullptr;
+    }
+  } else {
+    p = PageAlloc::huge_alloc(size, align, nullptr);
+  }
+  return p != nullptr ? p : enomem();
+}
+
+void free_slow(void* p, PageDesc* d) {
+  if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p) {
+    ReentryGuard guard;
+    if (guard.nested())
+      defer_free(p);
+    else
+      PageAlloc::free(d);
+    return;
+  }
+  if (d == nullptr) {
+    if (HugeHeader* h = PageAlloc::huge_header(p)) {
+      PageAlloc::huge_free(h);
+      return;
+    }
+  }
+  report_bad_pointer("free", p, why_not_owned(p, d));
+}
+
+size_t usable_size(const void* p) {
+  if (p == nullptr) return 0;
+  PageDesc* d = PageMap::desc_of(p);
+  if (d != nullptr) {
+    if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p)) return d->cache->object_size;
+    if (d->kind == PageKind::kLarge && desc_address(d) == p) return kPageSize << d->order;
+  } else if (HugeHeader* h = PageAlloc::huge_header(p)) {
+    return h->usable;
+  }
+  report_bad_pointer("malloc_usable_size", p, why_not_owned(p, d));
+  return 0;
+}
+
+void* do_calloc(size_t nmemb, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(nmemb, size, &total)) return enomem();
+  void* p = do_malloc(total);
+  if (p != nullptr && (total <= kKmallocMax || needs_zeroing(p))) memset(p, 0, total);
+  return p;
+}
+
+void* do_realloc(void* p, size_t size) {
+  if (p == nullptr) return do_malloc(size);
+  if (size == 0) {  // as glibc: free and return NULL
+    do_free(p);
+    return nullptr;
+  }
+  PageDesc* d = PageMap::desc_of(p);
+  size_t old = 0;
+  if (d != nullptr && d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))
+    old = d->cache->object_size;
+  else if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p)
+    old = kPageSize << d->order;
+  else if (d == nullptr)
+    if (HugeHeader* h = PageAlloc::huge_header(p)) old = h->usable;
+  if (old == 0) {
+    report_bad_pointer("realloc", p, why_not_owned(p, d));
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (size > kMaxRequest) return enomem();
+  // Stay in place while the block fits and is not more than twice what is needed.
+  if (size <= old && size >= old / 2) return p;
+  void* q = do_malloc(size);
+  if (q == nullptr) return nullptr;  // errno set; the old block is untouched
+  memcpy(q, p, size < old ? size : old);
+  do_free(p);
+  return q;
+}
+
+void* do_reallocarray(void* p, size_t nmemb, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(nmemb, size, &total)) return enomem();
+  return do_realloc(p, total);
+}
+
+// `align` is a power of two.
+void* do_aligned(size_t align, size_t size) {
+  if (align <= 8) return do_malloc(size);
+  if (size > kMaxRequest) return enomem();
+  if (align <= 16) return do_malloc(size < 16 ? 16 : size);
+  const size_t want = size > align ? size : align;
+  if (want <= kKmallocMax) {
+    // A class whose size is a multiple of align: objects sit at multiples of their size from
+    // a slab start aligned on at least a page (on its own size for the 8K+ classes).
+    unsigned idx = kmalloc_index(want);
+    while (kKmallocSizes[idx] % align != 0) ++idx;
+    void* p = slab_alloc(&g_kmalloc_caches[idx]);
+    if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0) return p;
+    do_free(p);  // a slab of a fallback order: use the page allocator instead
+  }
+  return large_malloc(size == 0 ? 1 : size, align);
+}
+
+int do_posix_memalign(void** out, size_t align, size_t size) {
+  if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = do_aligned(align, size);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+void* do_aligned_alloc(size_t align, size_t size) {
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return do_aligned(align, size);
+}
+
+void* do_memalign(size_t align, size_t size) {
+  if (align > (size_t{1} << 62)) return enomem();
+  if (!is_pow2(align)) align = roundup_pow2(align);  // glibc rounds up
+  return do_aligned(align, size);
+}
+
+void* do_valloc(size_t size) { return do_aligned(kPageSize, size); }
+
+void* do_pvalloc(size_t size) {
+  if (size > kMaxRequest) return enomem();
+  size_t rounded = align_up(size == 0 ? 1 : size, kPageSize);
+  return do_aligned(kPageSize, rounded);
+}
+
+}  // namespace slub::fe
+
+using namespace slub;
+
+// ---- the prefixed malloc family ----
+
+SLUB_EXPORT void* slub_malloc(size_t size) { return fe::do_malloc(size); }
+SLUB_EXPORT void slub_free(void* p) { fe::do_free(p); }
+SLUB_EXPORT void* slub_calloc(size_t n, size_t size) { return fe::do_calloc(n, size); }
+SLUB_EXPORT void* slub_realloc(void* p, size_t size) { return fe::do_realloc(p, size); }
+SLUB_EXPORT void* slub_reallocarray(void* p, size_t n, size_t size) {
+  return fe::do_reallocarray(p, n, size);
+}
+SLUB_EXPORT int slub_posix_memalign(void** out, size_t align, size_t size) {
+  return fe::do_posix_memalign(out, align, size);
+}
+SLUB_EXPORT void* slub_aligned_alloc(size_t align, size_t size) {
+  return fe::do_aligned_alloc(align, size);
+}
+SLUB_EXPORT void* slub_memalign(size_t align, size_t size) { return fe::do_memalign(align, size); }
+SLUB_EXPORT void* slub_valloc(size_t size) { return fe::do_valloc(size); }
+SLUB_EXPORT void* slub_pvalloc(size_t size) { return fe::do_pvalloc(size); }
+SLUB_EXPORT size_t slub_malloc_usable_size(const void* p) { return fe::usable_size(p); }
+SLUB_EXPORT void slub_free_sized(void* p, size_t) { fe::do_free(p); }
+SLUB_EXPORT void slub_free_aligned_sized(void* p, size_t, size_t) { fe::do_free(p); }
+
+SLUB_EXPORT int slub_owns(const void* p) {
+  if (p == nullptr) return 0;
+  PageDesc* d = PageMap::desc_of(p);
+  if (d != nullptr) return d->kind == PageKind::kSlab || d->kind == PageKind::kLarge;
+  uintptr_t e = PageMap::lookup(p);
+  if ((e & PageMap::kTagMask) != PageMap::kHuge) return 0;
+  auto* h = reinterpret_cast<HugeHeader*>(e & ~uintptr_t{PageMap::kTagMask});
+  auto a = reinterpret_cast<uintptr_t>(p), u = reinterpret_cast<uintptr_t>(h->user);
+  return h->magic == kHugeMagic && a >= u && a < u + h->usable;
+}
+
+// ---- the cache API ----
+
+SLUB_EXPORT kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
+                                          unsigned long flags, kmem_ctor_t ctor) {
+  if (name == nullptr || size == 0 || size > (kPageSize << kMaxRunOrder) ||
+      (align != 0 && (!is_pow2(align) || align > kPageSize))) {
+    if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): invalid arguments\n", name);
+    errno = EINVAL;
+    return nullptr;
+  }
+  KmemCache* s = cache_create(name, size, align, flags, ctor);
+  if (s == nullptr) {
+    if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): out of memory\n", name);
+    errno = ENOMEM;
+  }
+  return reinterpret_cast<kmem_cache*>(s);
+}
+
+static KmemCache* K(kmem_cache* c) { return reinterpret_cast<KmemCache*>(c); }
+static const KmemCache* K(const kmem_cache* c) { return reinterpret_cast<const KmemCache*>(c); }
+
+SLUB_EXPORT void* kmem_cache_alloc(kmem_cache* cache) { return slab_alloc(K(cache)); }
+
+SLUB_EXPORT void* kmem_cache_zalloc(kmem_cache* cache) {
+  void* p = slab_alloc(K(cache));
+  if (p != nullptr) memset(p, 0, K(cache)->object_size);
+  return p;
+}
+
+SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
+  if (p == nullptr) return;
+  KmemCache* s = K(cache);
+  PageDesc* d = PageMap::desc_of(p);
+  if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && d->cache == s &&
+                  is_object_start(s, d, p))) {
+    slab_free(s, d, p);
+    return;
+  }
+  if (d == nullptr) {
+    if (HugeHeader* h = PageAlloc::huge_header(p)) {  // a signal handler's emergency object
+      PageAlloc::huge_free(h);
+      return;
+    }
+  }
+  const char* why = d != nullptr && d->kind == PageKind::kSlab && d->cache != s
+                        ? "object of another cache"
+                        : fe::why_not_owned(p, d);
+  os::report("slub: kmem_cache_free(%s): invalid pointer %p (%s); ignored\n", s->name, p, why);
+}
+
+SLUB_EXPORT int kmem_cache_shrink(kmem_cache* cache) { return cache_shrink(K(cache)); }
+SLUB_EXPORT int kmem_cache_destroy(kmem_cache* cache) {
+  if (cache == nullptr) return 0;
+  return cache_destroy(K(cache));
+}
+SLUB_EXPORT const char* kmem_cache_name(const kmem_cache* cache) { return K(cache)->name; }
+SLUB_EXPORT size_t kmem_cache_size(const kmem_cache* cache) { return K(cache)->object_size; }
+SLUB_EXPORT size_t kmem_cache_slot_size(const kmem_cache* cache) { return K(cache)->size; }
+
+SLUB_EXPORT int kmem_cache_get_info(const kmem_cache* cache, kmem_cache_info* info) {
+  if (cache == nullptr || info == nullptr) return -1;
+  cache_get_info(K(cache), info);
+  return 0;
+}
+
+SLUB_EXPORT void kmem_cache_for_each(void (*fn)(const kmem_cache*, void*), void* arg) {
+  ensure_init();
+  LockGuard g(g_slab_mutex);
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next)
+    fn(reinterpret_cast<const kmem_cache*>(list_entry<KmemCache, &KmemCache::list>(h)), arg);
+}
+
+SLUB_EXPORT int slub_bind_vcpu(int vcpu) { return CpuId::bind_virtual(vcpu); }
+SLUB_EXPORT int slub_current_cpu(void) { return CpuId::current(); }
+SLUB_EXPORT int slub_flush_idle(void) { return flush_idle_pass(); }
+
+SLUB_EXPORT void slub_print_report(void) {
+  ensure_init();
+  os::print("%-18s %8s %8s %8s %7s %7s %5s %6s\n", "# name", "objsize", "active", "total", "slabs",
+            "partial", "order", "objs/s");
+  LockGuard g(g_slab_mutex);
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    kmem_cache_info i;
+    cache_get_info(s, &i);
+    if (i.nr_slabs == 0) continue;
+    os::print("%-18s %8zu %8zu %8zu %7zu %7zu %5u %6u\n", i.name, i.object_size, i.active_objs,
+              i.total_objs, i.nr_slabs, i.nr_partial, i.order, i.objs_per_slab);
+  }
+  PageAllocStats ps = PageAlloc::stats();
+  os::print("# page allocator: %zu chunks of 2 MiB, %zu free pages (%zu resident), %zu huge blocks "
+            "(%zu KiB)\n",
+            ps.chunks, ps.free_pages, ps.dirty_pages, ps.huge_blocks, ps.huge_bytes >> 10);
+}

@@ -1,0 +1,223 @@
+#include "mm/page_alloc.h"
+
+#include <atomic>
+
+#include "mm/page_map.h"
+#include "pal/os.h"
+
+namespace slub {
+
+namespace {
+constexpr size_t kRegionChunks = 16;  // 32 MiB reserved at a time
+
+// Everything below is protected by PageAlloc::lock_.
+constinit ListHead g_free[kChunkOrder + 1] = {};
+constinit uintptr_t g_region_cur = 0;
+constinit uintptr_t g_region_end = 0;
+constinit PageAllocStats g_stats = {};
+constinit size_t g_max_dirty_pages = 2048;  // 8 MiB
+constinit bool g_lists_ready = false;
+// Huge blocks take no lock (a signal handler's nested malloc may use them).
+constinit std::atomic<size_t> g_huge_blocks{0};
+constinit std::atomic<size_t> g_huge_bytes{0};
+
+void ensure_lists() {
+  if (g_lists_ready) return;
+  for (auto& l : g_free) l.init();
+  g_lists_ready = true;
+}
+
+void mark_run(PageDesc* head, unsigned order, PageKind tail_kind) {
+  const uint32_t hi = static_cast<uint32_t>(page_index(head));
+  for (size_t j = 1; j < (size_t{1} << order); ++j) {
+    head[j].kind = tail_kind;
+    head[j].head = hi;
+  }
+}
+}  // namespace
+
+constinit SpinLock PageAlloc::lock_;
+
+void PageAlloc::init() {
+  long kb = os::env_long("SLUB_DIRTY_MAX_KB", -1);
+  LockGuard g(lock_);
+  ensure_lists();
+  if (kb >= 0) g_max_dirty_pages = static_cast<size_t>(kb) * 1024 / kPageSize;
+}
+
+// Carves a chunk from the current region (reserving a new region when needed), registers it,
+// and sets up its descriptors: the meta run at the start, the rest as free runs. Lock held.
+uintptr_t PageAlloc::new_chunk() {
+  if (g_region_cur == g_region_end) {
+    void* r = os::map_aligned(kRegionChunks * kChunkSize, kChunkSize);
+    size_t n = kRegionChunks;
+    if (r == nullptr) {  // address space tight (RLIMIT_AS): try a single chunk
+      r = os::map_aligned(kChunkSize, kChunkSize);
+      n = 1;
+    }
+    if (r == nullptr) return 0;
+    g_region_cur = reinterpret_cast<uintptr_t>(r);
+    g_region_end = g_region_cur + n * kChunkSize;
+  }
+  uintptr_t chunk = g_region_cur;
+  if (!PageMap::set(chunk, kChunkSize, chunk, PageMap::kChunk)) return 0;
+  g_region_cur += kChunkSize;
+  g_stats.chunks++;
+
+  PageDesc* d = chunk_descs(chunk);  // fresh mapping: all descriptors read as zero
+  d[0].kind = PageKind::kMeta;
+  d[0].order = kMetaOrder;
+  mark_run(&d[0], kMetaOrder, PageKind::kTail);
+  // The rest is one free run of each order from kMetaOrder to kMaxRunOrder, clean.
+  for (unsigned o = kMetaOrder; o <= kMaxRunOrder; ++o) add_free(&d[size_t{1} << o], o, false);
+  return chunk;
+}
+
+void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty) {
+  d->kind = PageKind::kFreeHead;
+  d->order = static_cast<uint8_t>(order);
+  d->dirty = dirty;
+  d->cache = nullptr;
+  g_free[order].add_head(&d->list);
+  g_stats.free_pages += size_t{1} << order;
+  if (dirty) g_stats.dirty_pages += size_t{1} << order;
+}
+
+PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
+  if (order > kMaxRunOrder) return nullptr;
+  LockGuard g(lock_);
+  ensure_lists();
+  unsigned o = order;
+  while (o <= kMaxRunOrder && g_free[o].empty()) ++o;
+  if (o > kMaxRunOrder) {
+    if (new_chunk() == 0) return nullptr;
+    o = order;
+    while (g_free[o].empty()) ++o;
+  }
+  PageDesc* d = list_entry<PageDesc, &PageDesc::list>(g_free[o].next);
+  ListHead::del(&d->list);
+  const bool dirty = d->dirty;
+  g_stats.free_pages -= size_t{1} << o;
+  if (dirty) g_stats.dirty_pages -= size_t{1} << o;
+  while (o > order) {  // split: keep the lower half, free the upper one
+    --o;
+    add_free(d + (size_t{1} << o), o, dirty);
+  }
+  d->kind = kind;
+  d->order = static_cast<uint8_t>(order);
+  d->node = static_cast<uint16_t>(node);
+  d->dirty = dirty;
+  d->on_node_partial = 0;
+  mark_run(d, order, PageKind::kTail);
+  return d;
+}
+
+void PageAlloc::free(PageDesc* d) {
+  LockGuard g(lock_);
+  unsigned order = d->order;
+  mark_run(d, order, PageKind::kFreeTail);
+  d->cache = nullptr;
+  d->freelist = nullptr;
+  d->counters = 0;
+  bool dirty = true;
+  PageDesc* base = chunk_descs(chunk_of(d));
+  size_t idx = page_index(d);
+  while (order < kMaxRunOrder) {
+    size_t bi = idx ^ (size_t{1} << order);
+    PageDesc* b = base + bi;
+    if (b->kind != PageKind::kFreeHead || b->order != order) break;
+    ListHead::del(&b->list);
+    g_stats.free_pages -= size_t{1} << order;
+    if (b->dirty) g_stats.dirty_pages -= size_t{1} << order;
+    // Merged pages count as dirty from here on; the clean buddy is not re-purged needlessly
+    // because purge only happens block-wise and MADV_DONTNEED on zero pages is cheap.
+    b->kind = PageKind::kFreeTail;
+    d->kind = PageKind::kFreeTail;
+    idx &= ~(size_t{1} << order);
+    d = base + idx;
+    ++order;
+  }
+  add_free(d, order, dirty);
+  if (g_stats.dirty_pages > g_max_dirty_pages) {
+    // Purge from the largest runs down until half the budget is left.
+    for (int o = kMaxRunOrder; o >= 0 && g_stats.dirty_pages > g_max_dirty_pages / 2; --o) {
+      for (ListHead* h = g_free[o].next; h != &g_free[o]; h = h->next) {
+        PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
+        if (f->dirty) purge_block(f);
+        if (g_stats.dirty_pages <= g_max_dirty_pages / 2) break;
+      }
+    }
+  }
+}
+
+void PageAlloc::purge_block(PageDesc* f) {
+  const size_t pages = size_t{1} << f->order;
+  os::purge(desc_address(f), pages << kPageShift);
+  f->dirty = 0;
+  g_stats.dirty_pages -= pages;
+  g_stats.purged_pages += pages;
+}
+
+size_t PageAlloc::purge_dirty() {
+  LockGuard g(lock_);
+  if (!g_lists_ready) return 0;
+  size_t before = g_stats.purged_pages;
+  for (unsigned o = 0; o <= kMaxRunOrder; ++o)
+    for (ListHead* h = g_free[o].next; h != &g_free[o]; h = h->next) {
+      PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
+      if (f->dirty) purge_block(f);
+    }
+  return g_stats.purged_pages - before;
+}
+
+void* PageAlloc::huge_alloc(size_t size, size_t align, size_t* usable) {
+  if (align < kPageSize) align = kPageSize;
+  // Header page, then the user block at the first `align` boundary after it.
+  const size_t lead = align;  // >= one page, keeps the user pointer aligned
+  if (size > (size_t{1} << 46) || lead > (size_t{1} << 46)) return nullptr;
+  const size_t map_size = align_up(lead + size, kPageSize);
+  const size_t map_align = align > kChunkSize ? align : kChunkSize;
+  char* base = static_cast<char*>(os::map_aligned(map_size, map_align));
+  if (base == nullptr) return nullptr;
+  auto* h = reinterpret_cast<HugeHeader*>(base);
+  h->magic = kHugeMagic;
+  h->map_size = map_size;
+  h->user = base + lead;
+  h->usable = map_size - lead;
+  if (!PageMap::set(reinterpret_cast<uintptr_t>(base), map_size, reinterpret_cast<uintptr_t>(base),
+                    PageMap::kHuge)) {
+    os::unmap(base, map_size);
+    return nullptr;
+  }
+  g_huge_blocks.fetch_add(1, std::memory_order_relaxed);
+  g_huge_bytes.fetch_add(map_size, std::memory_order_relaxed);
+  if (usable != nullptr) *usable = h->usable;
+  return h->user;
+}
+
+HugeHeader* PageAlloc::huge_header(const void* p) {
+  uintptr_t e = PageMap::lookup(p);
+  if ((e & PageMap::kTagMask) != PageMap::kHuge) return nullptr;
+  auto* h = reinterpret_cast<HugeHeader*>(e & ~uintptr_t{PageMap::kTagMask});
+  if (h->magic != kHugeMagic || h->user != p) return nullptr;
+  return h;
+}
+
+void PageAlloc::huge_free(HugeHeader* h) {
+  const size_t map_size = h->map_size;
+  h->magic = 0;
+  PageMap::clear(reinterpret_cast<uintptr_t>(h), map_size);
+  os::unmap(h, map_size);
+  g_huge_blocks.fetch_sub(1, std::memory_order_relaxed);
+  g_huge_bytes.fetch_sub(map_size, std::memory_order_relaxed);
+}
+
+PageAllocStats PageAlloc::stats() {
+  LockGuard g(lock_);
+  PageAllocStats s = g_stats;
+  s.huge_blocks = g_huge_blocks.load(std::memory_order_relaxed);
+  s.huge_bytes = g_huge_bytes.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace slub

@@ -1,0 +1,73 @@
+// mm/page_alloc: the page allocator under the slabs, and the large and huge malloc blocks.
+//
+// Address space is reserved from the OS in 32 MiB regions cut into 2 MiB chunks, each chunk
+// registered in the PageMap. Inside a chunk a binary buddy system hands out runs of 2^order
+// pages (order 0..8), always aligned on their own size; the chunk's first order-3 run holds
+// its descriptors. Freed runs coalesce with their buddies and stay mapped (a lockless slab
+// fast path may still read a stale free pointer from them); their pages go back to the OS with
+// madvise(MADV_DONTNEED) when more than max_dirty pages are free but resident, and all of them
+// when the flusher thread asks (purge_dirty).
+//
+// Huge blocks (beyond a 1 MiB run) are separate mappings aligned on a chunk, registered in the
+// PageMap with a HugeHeader in their first page, and unmapped when freed.
+//
+// Locking: one spin lock protects the free lists, the descriptors of free runs and the
+// counters; it is the innermost lock of the allocator (slab_mutex -> cpu lock -> node
+// list_lock -> page lock).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+#include "mm/page_desc.h"
+
+namespace slub {
+
+struct HugeHeader {
+  uint64_t magic;     // kHugeMagic while live
+  size_t map_size;    // bytes mapped, header included
+  void* user;         // the pointer handed out
+  size_t usable;      // bytes usable from `user`
+};
+
+struct PageAllocStats {
+  size_t chunks;       // chunks carved from the reservation
+  size_t free_pages;   // pages in free runs
+  size_t dirty_pages;  // free pages not yet given back to the OS
+  size_t purged_pages; // pages given back with madvise since start
+  size_t huge_blocks;  // live huge mappings
+  size_t huge_bytes;
+};
+
+class PageAlloc {
+ public:
+  static void init();  // reads SLUB_DIRTY_MAX_KB
+  // A run of 2^order pages on `node`, kind set to `kind` and tails marked; nullptr when the OS
+  // refuses memory. d->dirty tells whether the pages may hold old data (else they read zero).
+  static PageDesc* alloc(unsigned order, int node, PageKind kind);
+  static void free(PageDesc* d);
+  // Gives every free but resident page back to the OS. Returns pages purged.
+  static size_t purge_dirty();
+
+  static void* huge_alloc(size_t size, size_t align, size_t* usable);
+  // The header of a huge block if `p` is its user pointer, else nullptr.
+  static HugeHeader* huge_header(const void* p);
+  static void huge_free(HugeHeader* h);
+
+  static PageAllocStats stats();
+
+  // fork(): held across it by the prepare handler.
+  static void lock() { lock_.lock(); }
+  static void unlock() { lock_.unlock(); }
+
+ private:
+  static uintptr_t new_chunk();
+  static void add_free(PageDesc* d, unsigned order, bool dirty);
+  static void purge_block(PageDesc* d);
+  static SpinLock lock_;
+};
+
+inline constexpr uint64_t kHugeMagic = 0x736c75622d687567ull;  // "slub-hug"
+
+}  // namespace slub

@@ -1,0 +1,128 @@
+#include "pal/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "base/base.h"
+
+namespace slub::os {
+
+namespace {
+constexpr unsigned kReportLimit = 16;
+std::atomic<unsigned> g_reports{0};
+}  // namespace
+
+void* map(size_t size) {
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map_aligned(size_t size, size_t align) {
+  if (align <= kPageSize) return map(size);
+  const size_t span = size + align;
+  if (span < size) return nullptr;
+  char* raw = static_cast<char*>(map(span));
+  if (raw == nullptr) return nullptr;
+  char* p = reinterpret_cast<char*>(align_up(reinterpret_cast<uintptr_t>(raw), align));
+  if (p > raw) munmap(raw, p - raw);
+  char* end = p + size;
+  if (raw + span > end) munmap(end, raw + span - end);
+  return p;
+}
+
+void unmap(void* p, size_t size) { munmap(p, size); }
+
+void purge(void* p, size_t size) {
+  int saved = errno;
+  madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+void vprint(const char* fmt, va_list ap) {
+  char buf[512];
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  if (n < 0) return;
+  size_t len = static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1;
+  int saved = errno;
+  const char* p = buf;
+  while (len > 0) {
+    ssize_t w = write(2, p, len);
+    if (w <= 0) break;
+    p += w;
+    len -= static_cast<size_t>(w);
+  }
+  errno = saved;
+}
+
+void print(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vprint(fmt, ap);
+  va_end(ap);
+}
+
+void report(const char* fmt, ...) {
+  unsigned n = g_reports.fetch_add(1, std::memory_order_relaxed);
+  if (n > kReportLimit) return;
+  if (n == kReportLimit) {
+    print("slub: further reports suppressed\n");
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vprint(fmt, ap);
+  va_end(ap);
+}
+
+void fatal(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vprint(fmt, ap);
+  va_end(ap);
+  abort();
+}
+
+const char* env_str(const char* name) { return getenv(name); }
+
+long env_long(const char* name, long dflt) {
+  const char* s = getenv(name);
+  if (s == nullptr || *s == '\0') return dflt;
+  char* end = nullptr;
+  long v = strtol(s, &end, 0);
+  return (end != nullptr && *end == '\0') ? v : dflt;
+}
+
+long read_file(const char* path, char* buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void sleep_ms(unsigned ms) {
+  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
+
+}  // namespace slub::os

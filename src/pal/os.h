@@ -1,0 +1,41 @@
+// pal/os: every OS call of the allocator goes through here (mmap, madvise, write, environment).
+// Nothing here calls malloc.
+#pragma once
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+
+namespace slub::os {
+
+// Maps `size` bytes of readable, writable, demand-zero memory aligned to `align` (a power of
+// two, at least a page), reserving no swap. Returns nullptr on failure.
+void* map_aligned(size_t size, size_t align);
+// Maps `size` bytes (page multiple) with no alignment demand beyond a page.
+void* map(size_t size);
+void unmap(void* p, size_t size);
+// Gives the pages back to the OS; they stay mapped and read back as zero.
+void purge(void* p, size_t size);
+
+// Writes a message to stderr with write(2); formats with vsnprintf into a stack buffer, which
+// does not allocate for the conversions we use (%s %d %u %zu %lx %p).
+void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void vprint(const char* fmt, va_list ap);
+// Like print, but only the first kReportLimit calls print; later ones are counted, and one
+// line says that further reports are suppressed.
+void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Environment lookup without allocation (getenv does not allocate). Returns `dflt` when unset
+// or not a number.
+long env_long(const char* name, long dflt);
+const char* env_str(const char* name);
+
+// Reads a small text file into buf (NUL-terminated); returns bytes read or -1.
+long read_file(const char* path, char* buf, size_t size);
+
+uint64_t now_ns();  // CLOCK_MONOTONIC
+void sleep_ms(unsigned ms);
+int gettid();
+
+}  // namespace slub::os

@@ -1,0 +1,768 @@
+// slub.cc: the SLUB allocator's slow paths, list management, flushing and the flusher thread.
+//
+// Lock order (outermost first):
+//   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
+//   KmemCacheCpu::lock      a CPU slot's active slab, its per-CPU partial chain, and the right
+//                           to set kTidBusy and store to {freelist, tid} directly
+//   KmemCacheNode::list_lock  a node's partial list, nr_partial and each slab's
+//                           on_node_partial
+//   PageAlloc lock, meta lock, CPU-area lock  (leaves)
+//
+// What protects the slab's {freelist, counters}: nothing but cmpxchg16b. Every change of a
+// slab's free objects, inuse count or frozen bit is one compare-and-swap of that double word,
+// whoever makes it (the owning CPU refilling, a remote free, deactivation).
+//
+// Slab states (kernel 6.8 naming), and who may move a slab out of each:
+//   cpu slab      frozen; c->slab of one CPU; objects come from here only. Its owner (c->lock
+//                 held, tid busy) takes remote frees with get_freelist or deactivates it.
+//   cpu partial   unfrozen, on one CPU's c->partial chain, not on a node list. Reached by the
+//                 freeing CPU adopting a full slab (put_cpu_partial) or by get_partial taking
+//                 extra slabs. Left when the CPU takes it as its cpu slab or drains the chain.
+//   node partial  unfrozen, on_node_partial, on its node's list (list_lock).
+//   full          unfrozen, no free objects, on no list. The first free into it (prior ==
+//                 NULL in __slab_free) makes the freeing CPU adopt it as cpu partial.
+//   empty         inuse == 0; freed to the page allocator when its node already keeps
+//                 min_partial partial slabs, else kept on the node partial list.
+// Debug caches (any of F Z P U T) have no cpu slabs and no cpu partials: each alloc and free
+// takes the node's list_lock (alloc_single_from_partial, free_to_partial_list), so that the
+// checks of the debug mode see a stable slab.
+//
+// Lockless paths: slab_alloc and slab_free (slub.h) on the CPU slot's {freelist, tid}; the
+// cmpxchg16b in __slab_free when no list changes.
+#include "slub/slub_cache.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <cstring>
+#include <new>
+
+#include "core/kmalloc.h"
+#include "core/meta.h"
+#include "mm/page_alloc.h"
+#include "pal/os.h"
+
+namespace slub {
+
+constinit std::atomic<int> g_init_state{0};
+SLUB_TLS int t_slow_depth = 0;
+
+namespace {
+
+SLUB_TLS void* t_deferred = nullptr;  // nested frees, linked through their first word
+
+constinit SpinLock g_init_lock;
+constinit std::atomic<bool> g_atfork_done{false};
+constinit std::atomic<bool> g_flusher_started{false};
+constinit bool g_flusher_allowed = true;
+constinit unsigned g_flush_ms = 2000;
+
+// ---------------------------------------------------------------------------------------------
+// The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
+
+// With c->lock held: marks the slot busy and takes its freelist. Fast paths that read the old
+// tid fail their swap; those that read the busy tid go slow and wait for the lock.
+void* freeze_cpu_freelist(KmemCacheCpu* c) {
+  DoubleWord cur = load_relaxed(&c->freelist_tid);
+  while (!cmpxchg16b(&c->freelist_tid, cur, {0, cur.hi | kTidBusy})) {
+  }
+  return reinterpret_cast<void*>(cur.lo);
+}
+
+// With c->lock held and the slot busy: installs `freelist` and a new, non-busy tid. The tid is
+// stored last, with release order, so a fast path that sees it also sees c->slab and the list.
+void publish_cpu_freelist(KmemCacheCpu* c, void* freelist) {
+  const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED);
+  __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(freelist), __ATOMIC_RELAXED);
+  __atomic_store_n(&c->freelist_tid.hi, (tid & ~kTidBusy) + kTidStep, __ATOMIC_RELEASE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slab double-word transitions.
+
+bool cmpxchg_slab(PageDesc* slab, void* old_fl, SlabCounters old_c, void* new_fl,
+                  SlabCounters new_c) {
+  DoubleWord expected{reinterpret_cast<uint64_t>(old_fl), old_c.raw};
+  return cmpxchg16b(slab->pair(), expected, {reinterpret_cast<uint64_t>(new_fl), new_c.raw});
+}
+
+// Takes the whole slab freelist of the CPU's own frozen slab (objects freed remotely). The slab
+// stays frozen if it had any; otherwise it is full and, from now on, unfrozen.
+void* get_freelist(PageDesc* slab) {
+  for (;;) {
+    void* fl = slab->slab_freelist();
+    SlabCounters old = slab->ctrs();
+    SlabCounters nw = SlabCounters::make(old.objects(), old.objects(), fl != nullptr);
+    if (cmpxchg_slab(slab, fl, old, nullptr, nw)) return fl;
+  }
+}
+
+// Makes an unfrozen slab with free objects the CPU's slab: takes its freelist, freezes it.
+void* freeze_slab(PageDesc* slab) {
+  for (;;) {
+    void* fl = slab->slab_freelist();
+    SlabCounters old = slab->ctrs();
+    if (fl == nullptr) return nullptr;
+    SlabCounters nw = SlabCounters::make(old.objects(), old.objects(), true);
+    if (cmpxchg_slab(slab, fl, old, nullptr, nw)) return fl;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node partial lists (list_lock held).
+
+void add_partial(KmemCacheNode* n, PageDesc* slab, bool tail) {
+  n->nr_partial++;
+  if (tail)
+    n->partial.add_tail(&slab->list);
+  else
+    n->partial.add_head(&slab->list);
+  slab->on_node_partial = 1;
+}
+
+void remove_partial(KmemCacheNode* n, PageDesc* slab) {
+  ListHead::del(&slab->list);
+  slab->on_node_partial = 0;
+  n->nr_partial--;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slabs from and to the page allocator.
+
+// A new slab on `node`. With for_cpu, its whole freelist goes to the caller (*freelist) and the
+// slab is frozen with inuse == objects; otherwise the freelist stays on the slab (debug caches).
+PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
+  unsigned objects = s->objects;
+  PageDesc* slab = PageAlloc::alloc(s->order, node, PageKind::kSlab);
+  if (slab == nullptr && s->order != s->min_order) {
+    slab = PageAlloc::alloc(s->min_order, node, PageKind::kSlab);  // ORDER_FALLBACK
+    objects = s->min_objects;
+  }
+  if (slab == nullptr) return nullptr;
+  slab->cache = s;
+  char* base = desc_address(slab);
+  for (unsigned i = 0; i < objects; ++i) {
+    char* p = base + size_t{i} * s->size;
+    if (s->ctor != nullptr) s->ctor(p);
+    set_freepointer(s, p, i + 1 < objects ? p + s->size : nullptr);
+  }
+  if (for_cpu) {
+    slab->freelist = nullptr;
+    slab->counters = SlabCounters::make(objects, objects, true).raw;
+    *freelist = base;
+  } else {
+    slab->freelist = base;
+    slab->counters = SlabCounters::make(0, objects, false).raw;
+  }
+  KmemCacheNode* n = s->get_node(slab->node);
+  n->nr_slabs.fetch_add(1, std::memory_order_relaxed);
+  n->total_objects.fetch_add(objects, std::memory_order_relaxed);
+  return slab;
+}
+
+void discard_slab(KmemCache* s, PageDesc* slab) {
+  KmemCacheNode* n = s->get_node(slab->node);
+  n->nr_slabs.fetch_sub(1, std::memory_order_relaxed);
+  n->total_objects.fetch_sub(slab->ctrs().objects(), std::memory_order_relaxed);
+  PageAlloc::free(slab);
+}
+
+// Moves a chain of per-CPU partial slabs to their nodes' partial lists (tail), freeing empty
+// ones the node does not need (the kernel's __put_partials).
+void put_partials(KmemCache* s, PageDesc* chain) {
+  KmemCacheNode* n = nullptr;
+  PageDesc* discard = nullptr;
+  while (chain != nullptr) {
+    PageDesc* slab = chain;
+    chain = slab->cpu_partial.next;
+    KmemCacheNode* n2 = s->get_node(slab->node);
+    if (n2 != n) {
+      if (n != nullptr) n->list_lock.unlock();
+      n = n2;
+      n->list_lock.lock();
+    }
+    if (slab->ctrs().inuse() == 0 && n->nr_partial >= s->min_partial) {
+      slab->cpu_partial.next = discard;
+      discard = slab;
+    } else {
+      add_partial(n, slab, true);
+    }
+  }
+  if (n != nullptr) n->list_lock.unlock();
+  while (discard != nullptr) {
+    PageDesc* slab = discard;
+    discard = slab->cpu_partial.next;
+    discard_slab(s, slab);
+  }
+}
+
+// Adopts an unfrozen slab into the calling CPU's partial chain; drains the chain to the node
+// lists first when it already holds cpu_partial_slabs slabs.
+void put_cpu_partial(KmemCache* s, PageDesc* slab) {
+  const int cpu = CpuId::current();
+  KmemCacheCpu* c = get_cpu_area(cpu) != nullptr ? per_cpu_ptr(s, cpu) : nullptr;
+  if (c == nullptr) {  // no memory for this CPU's area: the node list takes the slab
+    KmemCacheNode* n = s->get_node(slab->node);
+    LockGuard g(n->list_lock);
+    add_partial(n, slab, true);
+    return;
+  }
+  PageDesc* drain = nullptr;
+  c->lock.lock();
+  PageDesc* old = c->partial;
+  int slabs = old != nullptr ? old->cpu_partial.slabs : 0;
+  if (old != nullptr && slabs >= static_cast<int>(s->cpu_partial_slabs)) {
+    drain = old;  // CPU_PARTIAL_DRAIN
+    old = nullptr;
+    slabs = 0;
+  }
+  slab->cpu_partial.next = old;
+  slab->cpu_partial.slabs = slabs + 1;
+  c->partial = slab;
+  c->lock.unlock();
+  if (drain != nullptr) put_partials(s, drain);
+}
+
+// Retires a CPU slab: gives the CPU freelist `fl` back to the slab, unfreezes it, and puts it
+// on the node partial list, frees it, or (full) forgets it.
+void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
+  void* tail = nullptr;
+  unsigned count = 0;
+  for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) {
+    tail = p;
+    ++count;
+  }
+  void* old_fl;
+  SlabCounters nw;
+  for (;;) {
+    old_fl = slab->slab_freelist();
+    SlabCounters old = slab->ctrs();
+    if (tail != nullptr) set_freepointer(s, tail, old_fl);
+    nw = SlabCounters::make(old.inuse() - count, old.objects(), false);
+    if (cmpxchg_slab(slab, old_fl, old, fl != nullptr ? fl : old_fl, nw)) break;
+  }
+  KmemCacheNode* n = s->get_node(slab->node);
+  if (nw.inuse() == 0 && n->nr_partial >= s->min_partial) {
+    discard_slab(s, slab);  // DEACTIVATE_EMPTY
+  } else if (fl != nullptr || old_fl != nullptr) {
+    LockGuard g(n->list_lock);
+    add_partial(n, slab, old_fl != nullptr);  // remote frees arrived: tail, else head
+  }
+  // else DEACTIVATE_FULL: on no list until a free makes it partial
+}
+
+// The node's partial list: the first slab becomes the CPU slab (its freelist returned in *fl),
+// more go to the CPU partial chain until it holds half its budget. c->lock held.
+PageDesc* get_partial_node(KmemCache* s, KmemCacheNode* n, KmemCacheCpu* c, void** fl) {
+  if (__atomic_load_n(&n->nr_partial, __ATOMIC_RELAXED) == 0) return nullptr;
+  PageDesc* got = nullptr;
+  unsigned taken = 0;
+  LockGuard g(n->list_lock);
+  while (!n->partial.empty()) {
+    PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
+    remove_partial(n, slab);
+    if (got == nullptr) {
+      *fl = freeze_slab(slab);
+      got = slab;  // ALLOC_FROM_PARTIAL
+      if (!s->has_cpu_partial()) break;
+    } else {
+      PageDesc* old = c->partial;  // CPU_PARTIAL_NODE
+      slab->cpu_partial.next = old;
+      slab->cpu_partial.slabs = (old != nullptr ? old->cpu_partial.slabs : 0) + 1;
+      c->partial = slab;
+      if (++taken > s->cpu_partial_slabs / 2) break;
+    }
+  }
+  return got;
+}
+
+// Finds objects for the CPU in SLUB's order. c->lock held, slot busy, CPU freelist empty.
+void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
+  if (c->slab != nullptr) {
+    void* fl = get_freelist(c->slab);  // ALLOC_REFILL: remote frees to our slab
+    if (fl != nullptr) return fl;
+    c->slab = nullptr;  // DEACTIVATE_BYPASS: full, unfrozen, on no list
+  }
+  while (c->partial != nullptr) {  // CPU_PARTIAL_ALLOC
+    PageDesc* slab = c->partial;
+    c->partial = slab->cpu_partial.next;
+    if (slab->cpu_partial.next != nullptr)
+      slab->cpu_partial.next->cpu_partial.slabs = slab->cpu_partial.slabs - 1;
+    void* fl = freeze_slab(slab);
+    if (fl != nullptr) {
+      __atomic_store_n(&c->slab, slab, __ATOMIC_RELAXED);
+      return fl;
+    }
+  }
+  void* fl = nullptr;
+  PageDesc* slab = get_partial_node(s, s->get_node(node), c, &fl);
+  // Other nodes' partial lists come with the NUMA work (get_any_partial).
+  if (slab == nullptr) slab = new_slab(s, node, true, &fl);  // ALLOC_SLAB
+  if (slab == nullptr) return nullptr;
+  __atomic_store_n(&c->slab, slab, __ATOMIC_RELAXED);
+  return fl;
+}
+
+// Debug caches: one object at a time under the node lock, from the first partial slab or a
+// new slab (the kernel's alloc_single_from_partial / alloc_single_from_new_slab).
+void* alloc_single(KmemCache* s, int node) {
+  KmemCacheNode* n = s->get_node(node);
+  n->list_lock.lock();
+  if (n->partial.empty()) {
+    n->list_lock.unlock();
+    void* unused;
+    PageDesc* slab = new_slab(s, node, false, &unused);
+    if (slab == nullptr) return nullptr;
+    n = s->get_node(slab->node);
+    n->list_lock.lock();
+    add_partial(n, slab, false);
+  }
+  PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
+  void* object = slab->freelist;
+  SlabCounters c = slab->ctrs();
+  slab->freelist = get_freepointer(s, object);
+  slab->counters = SlabCounters::make(c.inuse() + 1, c.objects(), false).raw;
+  if (slab->freelist == nullptr) remove_partial(n, slab);  // now full
+  n->list_lock.unlock();
+  return object;
+}
+
+void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object) {
+  KmemCacheNode* n = s->get_node(slab->node);
+  n->list_lock.lock();
+  void* prior = slab->freelist;
+  SlabCounters c = slab->ctrs();
+  set_freepointer(s, object, prior);
+  slab->freelist = object;
+  slab->counters = SlabCounters::make(c.inuse() - 1, c.objects(), false).raw;
+  if (c.inuse() == 1 && n->nr_partial >= s->min_partial) {
+    if (prior != nullptr) remove_partial(n, slab);
+    n->list_lock.unlock();
+    discard_slab(s, slab);
+    return;
+  }
+  if (prior == nullptr) add_partial(n, slab, true);
+  n->list_lock.unlock();
+}
+
+// Takes c's active slab and partial chain off the CPU and returns them to the node lists.
+// c->lock held on entry; released here. Returns 1 if there was anything to flush.
+int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c) {
+  void* fl = freeze_cpu_freelist(c);
+  PageDesc* slab = c->slab;
+  PageDesc* partial = c->partial;
+  __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
+  c->partial = nullptr;
+  publish_cpu_freelist(c, nullptr);
+  c->flush_seen_tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED);
+  c->lock.unlock();
+  if (slab != nullptr) deactivate_slab(s, slab, fl);  // CPUSLAB_FLUSH
+  if (partial != nullptr) put_partials(s, partial);
+  return slab != nullptr || partial != nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flusher: one thread for the whole process, never one per CPU.
+
+void* flusher_main(void*) {
+  prctl(PR_SET_NAME, "slub-flusher", 0, 0, 0);
+  for (;;) {
+    os::sleep_ms(g_flush_ms);
+    flush_idle_pass();
+    PageAlloc::purge_dirty();
+  }
+  return nullptr;
+}
+
+void drain_deferred() {
+  while (t_deferred != nullptr) {
+    void* p = t_deferred;
+    t_deferred = *static_cast<void**>(p);
+    PageDesc* d = PageMap::desc_of(p);
+    if (d == nullptr) {
+      if (HugeHeader* h = PageAlloc::huge_header(p)) PageAlloc::huge_free(h);
+    } else if (d->kind == PageKind::kSlab) {
+      __slab_free(d->cache, d, p);
+    } else if (d->kind == PageKind::kLarge) {
+      PageAlloc::free(d);
+    }
+  }
+}
+
+void init_slow() {
+  g_init_lock.lock();
+  if (g_init_state.load(std::memory_order_relaxed) == 2) {
+    g_init_lock.unlock();
+    return;
+  }
+  g_init_state.store(1, std::memory_order_relaxed);
+  CpuId::init();
+  Topology::init();
+  PageAlloc::init();
+  g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
+  long ms = os::env_long("SLUB_FLUSH_MS", 2000);
+  g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
+  {
+    LockGuard g(g_slab_mutex);
+    if (!kmalloc_init()) os::fatal("slub: cannot create the kmalloc caches\n");
+  }
+  g_init_state.store(2, std::memory_order_release);
+  g_init_lock.unlock();
+  // pthread_atfork may call malloc; everything is ready by now.
+  if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void ensure_init() {
+  if (SLUB_LIKELY(g_init_state.load(std::memory_order_acquire) == 2)) return;
+  init_slow();
+}
+
+ReentryGuard::~ReentryGuard() {
+  if (--t_slow_depth == 0 && t_deferred != nullptr) {
+    ++t_slow_depth;
+    drain_deferred();
+    --t_slow_depth;
+  }
+}
+
+void defer_free(void* p) {
+  *static_cast<void**>(p) = t_deferred;
+  t_deferred = p;
+}
+
+void* emergency_alloc(size_t size) { return PageAlloc::huge_alloc(size, 16, nullptr); }
+
+void* __slab_alloc(KmemCache* s) {
+  ensure_init();
+  void* object = nullptr;
+  {
+    ReentryGuard guard;
+    if (guard.nested()) return emergency_alloc(s->object_size);
+    const int cpu = CpuId::current();
+    if (get_cpu_area(cpu) == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    const int node = Topology::node_of(cpu);
+    if (SLUB_UNLIKELY(s->is_debug())) {
+      object = alloc_single(s, node);
+    } else {
+      KmemCacheCpu* c = per_cpu_ptr(s, cpu);
+      c->lock.lock();
+      void* fl = freeze_cpu_freelist(c);  // frees may have refilled it since the fast path
+      if (fl == nullptr) fl = ___slab_alloc(s, c, node);
+      if (fl != nullptr) {
+        object = fl;
+        publish_cpu_freelist(c, get_freepointer(s, object));
+      } else {
+        publish_cpu_freelist(c, nullptr);
+      }
+      c->lock.unlock();
+    }
+  }
+  if (object == nullptr) errno = ENOMEM;
+  maybe_start_flusher();
+  return object;
+}
+
+void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
+  ReentryGuard guard;
+  if (guard.nested()) {
+    defer_free(object);
+    return;
+  }
+  if (SLUB_UNLIKELY(s->is_debug())) {
+    free_to_partial_list(s, slab, object);
+    return;
+  }
+  KmemCacheNode* n = nullptr;
+  bool on_node_partial = false;
+  void* prior;
+  SlabCounters nw;
+  bool was_frozen;
+  for (;;) {
+    if (n != nullptr) {
+      n->list_lock.unlock();
+      n = nullptr;
+    }
+    prior = slab->slab_freelist();
+    SlabCounters old = slab->ctrs();
+    set_freepointer(s, object, prior);
+    nw = SlabCounters::make(old.inuse() - 1, old.objects(), old.frozen());
+    was_frozen = old.frozen();
+    if ((nw.inuse() == 0 || prior == nullptr) && !was_frozen) {
+      // Needs list work: empty (maybe freed) or full -> partial without cpu partials.
+      if (!s->has_cpu_partial() || prior != nullptr) {
+        n = s->get_node(slab->node);
+        n->list_lock.lock();
+        on_node_partial = slab->on_node_partial;
+      }
+    }
+    if (cmpxchg_slab(slab, prior, old, object, nw)) break;  // else CMPXCHG_DOUBLE_FAIL
+  }
+  if (n == nullptr) {
+    if (!was_frozen && s->has_cpu_partial() && prior == nullptr)
+      put_cpu_partial(s, slab);  // CPU_PARTIAL_FREE: the freeing CPU adopts the full slab
+    return;                      // else FREE_FROZEN: the owner picks it up in get_freelist
+  }
+  if (prior != nullptr && !on_node_partial) {  // on some CPU's partial chain
+    n->list_lock.unlock();
+    return;
+  }
+  if (nw.inuse() == 0 && n->nr_partial >= s->min_partial) {
+    if (prior != nullptr) remove_partial(n, slab);  // FREE_REMOVE_PARTIAL; else it was full
+    n->list_lock.unlock();
+    discard_slab(s, slab);  // FREE_SLAB
+    return;
+  }
+  if (!s->has_cpu_partial() && prior == nullptr) add_partial(n, slab, true);  // FREE_ADD_PARTIAL
+  n->list_lock.unlock();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache operations.
+
+KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
+                        kmem_ctor_t ctor) {
+  ensure_init();
+  void* m = meta::alloc(sizeof(KmemCache));
+  if (m == nullptr) return nullptr;
+  auto* s = new (m) KmemCache();
+  LockGuard g(g_slab_mutex);
+  if (!kmem_cache_open(s, name, size, align, flags, ctor)) {
+    kmem_cache_release(s);
+    meta::free(s, sizeof(KmemCache));
+    return nullptr;
+  }
+  return s;
+}
+
+int flush_all(KmemCache* s) {
+  int flushed = 0;
+  const int used = nr_used_cpus();
+  for (int i = 0; i < used; ++i) {
+    KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+    c->lock.lock();
+    flushed += flush_cpu_slab_locked(s, c);
+  }
+  return flushed;
+}
+
+namespace {
+// Frees every empty slab on the node partial lists; g_slab_mutex held. Returns slabs freed.
+int shrink_nodes(KmemCache* s) {
+  int freed = 0;
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    KmemCacheNode* n = s->node[i];
+    PageDesc* discard = nullptr;
+    n->list_lock.lock();
+    for (ListHead* h = n->partial.next; h != &n->partial;) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+      h = h->next;
+      if (slab->ctrs().inuse() == 0) {
+        remove_partial(n, slab);
+        slab->cpu_partial.next = discard;
+        discard = slab;
+      }
+    }
+    n->list_lock.unlock();
+    while (discard != nullptr) {
+      PageDesc* slab = discard;
+      discard = slab->cpu_partial.next;
+      discard_slab(s, slab);
+      ++freed;
+    }
+  }
+  return freed;
+}
+
+// Reports the objects still allocated in `s` (kmem_cache_destroy of a busy cache).
+void report_leftovers(KmemCache* s, size_t slabs, size_t objects) {
+  os::print("slub: kmem_cache_destroy %s: Slab cache still has objects: %zu objects in %zu slabs\n",
+            s->name, objects, slabs);
+  unsigned shown = 0;
+  for (int i = 0; i < s->nr_nodes && shown < 8; ++i) {
+    KmemCacheNode* n = s->node[i];
+    LockGuard g(n->list_lock);
+    for (ListHead* h = n->partial.next; h != &n->partial && shown < 8; h = h->next) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+      uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
+      char* base = desc_address(slab);
+      for (void* p = slab->freelist; p != nullptr; p = get_freepointer(s, p)) {
+        size_t idx = static_cast<size_t>(static_cast<char*>(p) - base) / s->size;
+        free_map[idx / 64] |= uint64_t{1} << (idx % 64);
+      }
+      for (unsigned idx = 0; idx < slab->ctrs().objects() && shown < 8; ++idx)
+        if (!(free_map[idx / 64] >> (idx % 64) & 1)) {
+          os::print("slub:   object %p still allocated\n",
+                    static_cast<void*>(base + size_t{idx} * s->size));
+          ++shown;
+        }
+    }
+  }
+}
+}  // namespace
+
+int cache_shrink(KmemCache* s) {
+  LockGuard g(g_slab_mutex);
+  flush_all(s);
+  return shrink_nodes(s);
+}
+
+int cache_destroy(KmemCache* s) {
+  g_slab_mutex.lock();
+  if (--s->refcount > 0) {
+    g_slab_mutex.unlock();
+    return 0;
+  }
+  flush_all(s);
+  shrink_nodes(s);
+  size_t slabs = 0, objects = 0;
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    slabs += s->node[i]->nr_slabs.load();
+    objects += s->node[i]->total_objects.load();
+  }
+  if (slabs != 0) {
+    size_t free_objs = 0;
+    for (int i = 0; i < s->nr_nodes; ++i) {
+      KmemCacheNode* n = s->node[i];
+      LockGuard lg(n->list_lock);
+      for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
+        PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+        free_objs += slab->ctrs().objects() - slab->ctrs().inuse();
+      }
+    }
+    report_leftovers(s, slabs, objects - free_objs);
+    s->refcount++;
+    g_slab_mutex.unlock();
+    errno = EBUSY;
+    return -1;
+  }
+  kmem_cache_release(s);
+  g_slab_mutex.unlock();
+  if (!s->is_kmalloc) meta::free(s, sizeof(KmemCache));
+  return 0;
+}
+
+void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
+  *info = {};
+  info->name = s->name;
+  info->object_size = s->object_size;
+  info->slot_size = s->size;
+  info->order = s->order;
+  info->objs_per_slab = s->objects;
+  info->min_partial = s->min_partial;
+  info->cpu_partial = s->cpu_partial;
+  size_t free_objs = 0;
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    KmemCacheNode* n = s->node[i];
+    info->nr_slabs += n->nr_slabs.load(std::memory_order_relaxed);
+    info->total_objs += n->total_objects.load(std::memory_order_relaxed);
+    LockGuard g(n->list_lock);
+    info->nr_partial += n->nr_partial;
+    for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+      free_objs += slab->ctrs().objects() - slab->ctrs().inuse();
+    }
+  }
+  info->active_objs = info->total_objs - free_objs;
+  const int used = nr_used_cpus();
+  for (int i = 0; i < used; ++i) {
+    KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+    LockGuard g(c->lock);
+    if (c->slab != nullptr) info->nr_cpu_slabs++;
+    for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next) info->nr_cpu_slabs++;
+  }
+}
+
+int flush_idle_pass() {
+  if (g_init_state.load(std::memory_order_acquire) != 2) return 0;
+  int flushed = 0;
+  LockGuard g(g_slab_mutex);
+  const int used = nr_used_cpus();
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    for (int i = 0; i < used; ++i) {
+      KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+      const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+      const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
+                         __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr;
+      if (!holds || tid != c->flush_seen_tid) {
+        c->flush_seen_tid = tid;  // used since the last pass (or nothing to flush)
+        continue;
+      }
+      c->lock.lock();
+      if (__atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) != tid) {
+        c->lock.unlock();
+        continue;
+      }
+      flushed += flush_cpu_slab_locked(s, c);
+    }
+  }
+  return flushed;
+}
+
+void maybe_start_flusher() {
+  if (SLUB_LIKELY(g_flusher_started.load(std::memory_order_relaxed))) return;
+  if (!g_flusher_allowed || t_slow_depth != 0 || nr_used_cpus() < 2) return;
+  if (g_flusher_started.exchange(true)) return;
+  // The thread must not take the program's signals.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  if (pthread_create(&t, &attr, flusher_main, nullptr) != 0) g_flusher_started.store(false);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork(): every lock in the documented order, so the child finds none held.
+
+void fork_prepare() {
+  ensure_init();
+  g_slab_mutex.lock();
+  const int used = nr_used_cpus();
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    for (int i = 0; i < used; ++i) per_cpu_ptr(s, used_cpu(i))->lock.lock();
+  }
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock();
+  }
+  PageAlloc::lock();
+  meta::lock();
+}
+
+namespace {
+void fork_release() {
+  meta::unlock();
+  PageAlloc::unlock();
+  const int used = nr_used_cpus();
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.unlock();
+    for (int i = 0; i < used; ++i) per_cpu_ptr(s, used_cpu(i))->lock.unlock();
+  }
+  g_slab_mutex.unlock();
+}
+}  // namespace
+
+void fork_parent() { fork_release(); }
+
+void fork_child() {
+  fork_release();
+  g_flusher_started.store(false);  // the flusher thread did not survive fork
+}
+
+}  // namespace slub

@@ -1,0 +1,113 @@
+// slub: the allocator proper. The fast paths are here, inline; everything else is in slub.cc,
+// whose opening comment gives the lock order and the slab states.
+//
+// Call tree, from malloc down to the page allocator:
+//   slub_malloc -> kmalloc_index -> slab_alloc (fast: pop CPU freelist, cmpxchg16b)
+//     -> __slab_alloc (slow) -> ___slab_alloc: active slab's freelist (remote frees)
+//        -> per-CPU partial -> get_partial (node partial list) -> new_slab -> PageAlloc::alloc
+//   slub_free -> PageMap::desc_of -> slab_free (fast: push on CPU freelist if the object is in
+//     this CPU's active slab) -> __slab_free (slow: cmpxchg16b on the slab's {freelist,
+//     counters}; put_cpu_partial / node partial list / discard_slab -> PageAlloc::free)
+#pragma once
+
+#include <cerrno>
+
+#include "core/kmem_cache.h"
+#include "mm/page_map.h"
+
+namespace slub {
+
+void ensure_init();
+extern std::atomic<int> g_init_state;  // 2 when ready
+
+SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s);
+SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
+
+inline void* get_freepointer(const KmemCache* s, const void* object) {
+  // May race with the object being handed out elsewhere (fast path): a stale value only makes
+  // the following compare-and-swap fail. The memory is always mapped.
+  return __atomic_load_n(
+      reinterpret_cast<void* const*>(static_cast<const char*>(object) + s->offset),
+      __ATOMIC_RELAXED);
+}
+inline void set_freepointer(const KmemCache* s, void* object, void* fp) {
+  __atomic_store_n(reinterpret_cast<void**>(static_cast<char*>(object) + s->offset), fp,
+                   __ATOMIC_RELAXED);
+}
+
+// Allocation fast path: about 15 instructions and one locked cmpxchg16b. Reads tid before the
+// freelist; a busy tid (a slow path holds the slot) or an empty freelist goes slow. Debug
+// caches never get a CPU freelist, so they always go slow without testing anything here.
+SLUB_FAST_PATH void* slab_alloc(KmemCache* s) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
+    void* next = get_freepointer(s, object);
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(next), tid + kTidStep})))
+      return object;
+  }
+  return __slab_alloc(s);
+}
+
+// Free fast path: only for an object of this CPU's active slab. Reads tid, then the active
+// slab, then the freelist; the cmpxchg16b fails if any of them changed in between.
+SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) break;
+    uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
+    set_freepointer(s, object, reinterpret_cast<void*>(head));
+    DoubleWord expected{head, tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(object), tid + kTidStep})))
+      return;
+  }
+  __slab_free(s, slab, object);
+}
+
+// The cache operations behind the public API (slub.cc).
+KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
+                        kmem_ctor_t ctor);
+int cache_destroy(KmemCache* s);
+int cache_shrink(KmemCache* s);
+void cache_get_info(const KmemCache* s, kmem_cache_info* info);
+// Flushes every CPU's slab and partials of `s` back to the node lists. Returns slabs flushed.
+int flush_all(KmemCache* s);
+// One pass of the flusher: flushes per-CPU slabs idle since the previous pass.
+int flush_idle_pass();
+
+// Reentrancy (a signal handler calling malloc while this thread is inside a slow path that
+// holds locks): slow paths run inside a ReentryGuard; a nested allocation is served by a
+// private mapping and a nested free is deferred until the outer call leaves.
+extern SLUB_TLS int t_slow_depth;
+class ReentryGuard {
+ public:
+  ReentryGuard() : nested_(t_slow_depth++ > 0) {}
+  ~ReentryGuard();
+  bool nested() const { return nested_; }
+
+ private:
+  bool nested_;
+};
+void defer_free(void* p);
+// A nested allocation's memory: a huge block, freed through the normal paths.
+void* emergency_alloc(size_t size);
+
+// fork(): take every allocator lock in the fixed order; release on both sides.
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
+// Starts the flusher thread if it is wanted and allowed (SLUB_FLUSHER=0 forbids it). Called
+// with no lock held, at the end of slow paths.
+void maybe_start_flusher();
+
+}  // namespace slub
