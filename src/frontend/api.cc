@@ -64,11 +64,14 @@ void* large_malloc(size_t size, size_t align) {
 
 void free_slow(void* p, PageDesc* d) {
   if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p) {
-    ReentryGuard guard;
-    if (guard.nested())
-      defer_free(p);
-    else
-      PageAlloc::free(d);
+    {
+      ReentryGuard guard;
+      if (guard.nested())
+        defer_free(p);
+      else
+        PageAlloc::free(d);
+    }
+    maybe_start_flusher();
     return;
   }
   if (d == nullptr) {

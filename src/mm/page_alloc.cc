@@ -15,7 +15,7 @@ constinit ListHead g_free[kChunkOrder + 1] = {};
 constinit uintptr_t g_region_cur = 0;
 constinit uintptr_t g_region_end = 0;
 constinit PageAllocStats g_stats = {};
-constinit size_t g_max_dirty_pages = 2048;  // 8 MiB
+constinit size_t g_max_dirty_pages = 16384;  // 64 MiB; the flusher purges sooner
 constinit bool g_lists_ready = false;
 // Huge blocks take no lock (a signal handler's nested malloc may use them).
 constinit std::atomic<size_t> g_huge_blocks{0};
@@ -211,6 +211,8 @@ void PageAlloc::huge_free(HugeHeader* h) {
   g_huge_blocks.fetch_sub(1, std::memory_order_relaxed);
   g_huge_bytes.fetch_sub(map_size, std::memory_order_relaxed);
 }
+
+size_t PageAlloc::dirty_pages() { return __atomic_load_n(&g_stats.dirty_pages, __ATOMIC_RELAXED); }
 
 PageAllocStats PageAlloc::stats() {
   LockGuard g(lock_);

@@ -5,8 +5,8 @@
 // pages (order 0..8), always aligned on their own size; the chunk's first order-3 run holds
 // its descriptors. Freed runs coalesce with their buddies and stay mapped (a lockless slab
 // fast path may still read a stale free pointer from them); their pages go back to the OS with
-// madvise(MADV_DONTNEED) when more than max_dirty pages are free but resident, and all of them
-// when the flusher thread asks (purge_dirty).
+// madvise(MADV_DONTNEED): all of them each time the flusher thread runs (purge_dirty), and at
+// once down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB) are free but resident.
 //
 // Huge blocks (beyond a 1 MiB run) are separate mappings aligned on a chunk, registered in the
 // PageMap with a HugeHeader in their first page, and unmapped when freed.
@@ -56,6 +56,7 @@ class PageAlloc {
   static void huge_free(HugeHeader* h);
 
   static PageAllocStats stats();
+  static size_t dirty_pages();  // racy read, for heuristics
 
   // fork(): held across it by the prepare handler.
   static void lock() { lock_.lock(); }

@@ -57,6 +57,7 @@ constinit std::atomic<bool> g_atfork_done{false};
 constinit std::atomic<bool> g_flusher_started{false};
 constinit bool g_flusher_allowed = true;
 constinit unsigned g_flush_ms = 2000;
+constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 
 // ---------------------------------------------------------------------------------------------
 // The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
@@ -709,7 +710,9 @@ int flush_idle_pass() {
 
 void maybe_start_flusher() {
   if (SLUB_LIKELY(g_flusher_started.load(std::memory_order_relaxed))) return;
-  if (!g_flusher_allowed || t_slow_depth != 0 || nr_used_cpus() < 2) return;
+  // Wanted once there are per-CPU slabs on two CPUs that can go idle, or free pages to purge.
+  if (!g_flusher_allowed || t_slow_depth != 0) return;
+  if (nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kFlusherDirtyPages) return;
   if (g_flusher_started.exchange(true)) return;
   // The thread must not take the program's signals.
   sigset_t all, old;

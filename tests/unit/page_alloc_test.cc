@@ -1,0 +1,105 @@
+// Page map and page allocator: O(1) descriptor lookup, buddy splitting and coalescing,
+// alignment of runs, huge blocks, purging.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <set>
+#include <vector>
+
+#include "mm/page_alloc.h"
+#include "mm/page_map.h"
+#include "slub/slub_cache.h"
+
+using namespace slub;
+
+namespace {
+struct Init {
+  Init() { ensure_init(); }
+} init_once;
+}  // namespace
+
+TEST(PageMap, UnknownAddressesAreNotOurs) {
+  int local = 0;
+  static int global = 0;
+  EXPECT_EQ(PageMap::lookup(&local), 0u);
+  EXPECT_EQ(PageMap::lookup(&global), 0u);
+  EXPECT_EQ(PageMap::desc_of(&local), nullptr);
+  EXPECT_EQ(PageMap::lookup(reinterpret_cast<void*>(uintptr_t{1} << 60)), 0u);
+  void* m = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  EXPECT_EQ(PageMap::desc_of(m), nullptr);
+  munmap(m, 1 << 20);
+}
+
+TEST(PageAlloc, RunsAreAlignedOnTheirSizeAndFoundFromEveryByte) {
+  for (unsigned order = 0; order <= kMaxRunOrder; ++order) {
+    PageDesc* d = PageAlloc::alloc(order, 0, PageKind::kLarge);
+    ASSERT_NE(d, nullptr) << order;
+    char* p = desc_address(d);
+    const size_t bytes = kPageSize << order;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % bytes, 0u) << order;
+    EXPECT_EQ(d->order, order);
+    for (size_t off = 0; off < bytes; off += 1531) EXPECT_EQ(PageMap::desc_of(p + off), d);
+    EXPECT_EQ(PageMap::desc_of(p + bytes - 1), d);
+    p[0] = 1;
+    p[bytes - 1] = 2;
+    PageAlloc::free(d);
+    EXPECT_NE(PageMap::desc_of(p)->kind, PageKind::kLarge);
+  }
+}
+
+TEST(PageAlloc, BuddiesCoalesceBackIntoLargeRuns) {
+  // Take every order-0 page of a fresh chunk's worth, free them all, and get order-8 runs again.
+  std::vector<PageDesc*> pages;
+  std::set<uintptr_t> chunks;
+  for (int i = 0; i < 600; ++i) {
+    PageDesc* d = PageAlloc::alloc(0, 0, PageKind::kLarge);
+    ASSERT_NE(d, nullptr);
+    pages.push_back(d);
+    chunks.insert(chunk_of(d));
+  }
+  std::set<char*> distinct;
+  for (PageDesc* d : pages) distinct.insert(desc_address(d));
+  EXPECT_EQ(distinct.size(), pages.size());
+  const size_t free_before = PageAlloc::stats().free_pages;
+  for (PageDesc* d : pages) PageAlloc::free(d);
+  EXPECT_EQ(PageAlloc::stats().free_pages, free_before + pages.size());
+  // Every chunk touched must be able to give an order-8 run again: allocate that many.
+  std::vector<PageDesc*> big;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    PageDesc* d = PageAlloc::alloc(kMaxRunOrder, 0, PageKind::kLarge);
+    ASSERT_NE(d, nullptr);
+    big.push_back(d);
+  }
+  const size_t chunks_now = PageAlloc::stats().chunks;
+  for (PageDesc* d : big) PageAlloc::free(d);
+  EXPECT_EQ(PageAlloc::stats().chunks, chunks_now);  // no new chunk was needed
+}
+
+TEST(PageAlloc, PurgeGivesDirtyPagesBackAndTheyReadZero) {
+  PageDesc* d = PageAlloc::alloc(4, 0, PageKind::kLarge);
+  ASSERT_NE(d, nullptr);
+  char* p = desc_address(d);
+  memset(p, 0xab, kPageSize << 4);
+  PageAlloc::free(d);
+  EXPECT_GT(PageAlloc::stats().dirty_pages, 0u);
+  EXPECT_GT(PageAlloc::purge_dirty(), 0u);
+  EXPECT_EQ(PageAlloc::stats().dirty_pages, 0u);
+  // Still mapped (a stale lockless read must not fault) and zero.
+  for (size_t i = 0; i < (kPageSize << 4); i += 512) ASSERT_EQ(p[i], 0);
+}
+
+TEST(PageAlloc, HugeBlocksAreRegisteredAlignedAndUnmapped) {
+  size_t usable = 0;
+  void* p = PageAlloc::huge_alloc(5 << 20, 1 << 21, &usable);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (1 << 21), 0u);
+  EXPECT_GE(usable, size_t{5} << 20);
+  memset(p, 1, 5 << 20);
+  HugeHeader* h = PageAlloc::huge_header(p);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(PageAlloc::huge_header(static_cast<char*>(p) + 8), nullptr);
+  const size_t blocks = PageAlloc::stats().huge_blocks;
+  PageAlloc::huge_free(h);
+  EXPECT_EQ(PageAlloc::stats().huge_blocks, blocks - 1);
+  EXPECT_EQ(PageMap::lookup(p), 0u);
+}
