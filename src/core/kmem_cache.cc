@@ -58,6 +58,9 @@ char* get_cpu_area(int cpu) {
   return a;
 }
 
+void cpu_area_lock() { g_area_lock.lock(); }
+void cpu_area_unlock() { g_area_lock.unlock(); }
+
 int nr_used_cpus() { return g_nr_used_cpus.load(std::memory_order_acquire); }
 int used_cpu(int i) { return g_used_cpus[i]; }
 

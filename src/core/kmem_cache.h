@@ -101,6 +101,8 @@ char* get_cpu_area(int cpu);
 // CPUs that have an area, in the order they got it; stable once written.
 int nr_used_cpus();
 int used_cpu(int i);
+void cpu_area_lock();  // fork: no area is created while held
+void cpu_area_unlock();
 
 // Registry (slab_mutex protects the list, creation and destruction).
 extern SpinLock g_slab_mutex;

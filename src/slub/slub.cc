@@ -59,6 +59,14 @@ constinit bool g_flusher_allowed = true;
 constinit unsigned g_flush_ms = 2000;
 constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 
+// Calls fn for the slot of `s` on every CPU that has an area.
+template <typename F>
+void for_each_cpu_slot(const KmemCache* s, F fn) {
+  const int used = nr_used_cpus();
+  for (int i = 0; i < used; ++i)
+    if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) fn(c);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
 
@@ -545,12 +553,10 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
 
 int flush_all(KmemCache* s) {
   int flushed = 0;
-  const int used = nr_used_cpus();
-  for (int i = 0; i < used; ++i) {
-    KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
     c->lock.lock();
     flushed += flush_cpu_slab_locked(s, c);
-  }
+  });
   return flushed;
 }
 
@@ -672,38 +678,34 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
     }
   }
   info->active_objs = info->total_objs - free_objs;
-  const int used = nr_used_cpus();
-  for (int i = 0; i < used; ++i) {
-    KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
     LockGuard g(c->lock);
     if (c->slab != nullptr) info->nr_cpu_slabs++;
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next) info->nr_cpu_slabs++;
-  }
+  });
 }
 
 int flush_idle_pass() {
   if (g_init_state.load(std::memory_order_acquire) != 2) return 0;
   int flushed = 0;
   LockGuard g(g_slab_mutex);
-  const int used = nr_used_cpus();
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < used; ++i) {
-      KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i));
+    for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
       const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
       const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
                          __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr;
       if (!holds || tid != c->flush_seen_tid) {
         c->flush_seen_tid = tid;  // used since the last pass (or nothing to flush)
-        continue;
+        return;
       }
       c->lock.lock();
       if (__atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) != tid) {
         c->lock.unlock();
-        continue;
+        return;
       }
       flushed += flush_cpu_slab_locked(s, c);
-    }
+    });
   }
   return flushed;
 }
@@ -733,11 +735,11 @@ void maybe_start_flusher() {
 
 void fork_prepare() {
   ensure_init();
+  cpu_area_lock();
   g_slab_mutex.lock();
-  const int used = nr_used_cpus();
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < used; ++i) per_cpu_ptr(s, used_cpu(i))->lock.lock();
+    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock(); });
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
@@ -751,13 +753,13 @@ namespace {
 void fork_release() {
   meta::unlock();
   PageAlloc::unlock();
-  const int used = nr_used_cpus();
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.unlock();
-    for (int i = 0; i < used; ++i) per_cpu_ptr(s, used_cpu(i))->lock.unlock();
+    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.unlock(); });
   }
   g_slab_mutex.unlock();
+  cpu_area_unlock();
 }
 }  // namespace
 
