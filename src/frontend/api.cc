@@ -100,7 +100,12 @@ void* do_calloc(size_t nmemb, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(nmemb, size, &total)) return enomem();
   void* p = do_malloc(total);
-  if (p != nullptr && (total <= kKmallocMax || needs_zeroing(p))) memset(p, 0, total);
+  // The whole usable size reads zero, as with glibc and jemalloc: realloc may grow into it.
+  if (p == nullptr) return p;
+  if (total <= kKmallocMax)
+    memset(p, 0, kKmallocSizes[kmalloc_index(total)]);
+  else if (needs_zeroing(p))
+    memset(p, 0, usable_size(p));
   return p;
 }
 

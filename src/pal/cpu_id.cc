@@ -6,6 +6,8 @@
 namespace slub {
 
 SLUB_TLS int t_vcpu_plus1 = 0;
+SLUB_TLS int t_cached_cpu = 0;
+SLUB_TLS int t_cached_left = 0;
 
 void CpuId::init() {
   // glibc >= 2.35 registers an rseq area per thread at thread pointer + __rseq_offset and
@@ -16,7 +18,9 @@ void CpuId::init() {
 int CpuId::current_slow() {
   int cpu = sched_getcpu();
   if (cpu < 0) cpu = 0;
-  return cpu % kMaxCpus;
+  t_cached_cpu = cpu % kMaxCpus;
+  t_cached_left = kCpuRecheck;
+  return t_cached_cpu;
 }
 
 int CpuId::bind_virtual(int vcpu) {

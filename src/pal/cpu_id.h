@@ -14,6 +14,8 @@ namespace slub {
 inline constexpr int kMaxCpus = 4096;
 
 extern SLUB_TLS int t_vcpu_plus1;  // 0: not bound; else the virtual CPU + 1
+extern SLUB_TLS int t_cached_cpu;  // no rseq: last sched_getcpu() answer
+extern SLUB_TLS int t_cached_left; // no rseq: calls left before asking again
 
 class CpuId {
  public:
@@ -28,6 +30,10 @@ class CpuId {
       int32_t cpu = *reinterpret_cast<const volatile int32_t*>(tp + rseq_off_ + 4);
       if (SLUB_LIKELY(static_cast<uint32_t>(cpu) < static_cast<uint32_t>(kMaxCpus))) return cpu;
     }
+    // No rseq (valgrind, glibc.pthread.rseq=0): sched_getcpu() costs a system call under
+    // valgrind, so its answer is reused for a while. A stale CPU id is only a locality
+    // loss: every slot tolerates any thread (all changes are compare-and-swaps).
+    if (SLUB_LIKELY(--t_cached_left > 0)) return t_cached_cpu;
     return current_slow();
   }
 
@@ -40,6 +46,7 @@ class CpuId {
 
  private:
   static constexpr long kNoRseq = 0x7fffffff;
+  static constexpr int kCpuRecheck = 256;  // calls between sched_getcpu() without rseq
   static int current_slow();
   static inline long rseq_off_ = kNoRseq;
 };
