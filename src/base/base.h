@@ -22,19 +22,33 @@ inline constexpr size_t kPageShift = 12;
 inline constexpr size_t kPageSize = size_t{1} << kPageShift;
 inline constexpr size_t kCacheLine = 64;
 
-constexpr size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
-constexpr size_t align_down(size_t x, size_t a) { return x & ~(a - 1); }
-constexpr bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+constexpr size_t align_up(size_t x, size_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
+constexpr size_t align_down(size_t x, size_t a) {
+  return x & ~(a - 1);
+}
+constexpr bool is_pow2(size_t x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 // Position of the highest set bit, 1-based; fls(0) == 0 (the kernel's fls).
-constexpr unsigned fls(unsigned long x) { return x ? 64 - __builtin_clzl(x) : 0; }
-constexpr unsigned ilog2(unsigned long x) { return fls(x) - 1; }
-constexpr size_t roundup_pow2(size_t x) { return x <= 1 ? 1 : size_t{1} << fls(x - 1); }
+constexpr unsigned fls(unsigned long x) {
+  return x ? 64 - __builtin_clzl(x) : 0;
+}
+constexpr unsigned ilog2(unsigned long x) {
+  return fls(x) - 1;
+}
+constexpr size_t roundup_pow2(size_t x) {
+  return x <= 1 ? 1 : size_t{1} << fls(x - 1);
+}
 // Smallest order with (kPageSize << order) >= size (the kernel's get_order).
 constexpr unsigned get_order(size_t size) {
   return size <= kPageSize ? 0 : fls((size - 1) >> kPageShift);
 }
 
-inline void cpu_relax() { __builtin_ia32_pause(); }
+inline void cpu_relax() {
+  __builtin_ia32_pause();
+}
 
 // Test-and-test-and-set lock; yields after spinning a while so that a preempted holder on a
 // 2-core machine can run. Zero-initialised means unlocked, so it is valid in fresh mmap memory.

@@ -15,14 +15,13 @@ namespace slub {
 inline constexpr size_t kKmallocMax = 32768;  // larger requests go to the page allocator
 inline constexpr unsigned kNumKmalloc = 41;
 inline constexpr uint32_t kKmallocSizes[kNumKmalloc] = {
-    8,     16,    32,    48,    64,    80,    96,    112,   128,   160,   192,
-    224,   256,   320,   384,   448,   512,   640,   768,   896,   1024,  1280,
-    1536,  1792,  2048,  2560,  3072,  3584,  4096,  5120,  6144,  7168,  8192,
-    10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
+    8,    16,   32,   48,   64,   80,    96,    112,   128,   160,   192,   224,   256,  320,
+    384,  448,  512,  640,  768,  896,   1024,  1280,  1536,  1792,  2048,  2560,  3072, 3584,
+    4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
 
 struct KmallocIndex {
-  uint8_t small[kKmallocMax / 1024 * 8 + 1 > 129 ? 129 : 129];  // (size + 7) / 8, size <= 1024
-  uint8_t big[kKmallocMax / 128 + 1];                              // (size + 127) / 128
+  uint8_t small[1024 / 8 + 1];         // by (size + 7) / 8, for size <= 1024
+  uint8_t big[kKmallocMax / 128 + 1];  // (size + 127) / 128
 };
 
 constexpr KmallocIndex make_kmalloc_index() {

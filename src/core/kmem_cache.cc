@@ -30,7 +30,9 @@ long alloc_cpu_slot() {
   return -1;
 }
 
-void free_cpu_slot(size_t slot) { g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64)); }
+void free_cpu_slot(size_t slot) {
+  g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+}
 
 size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
   if (flags & SLAB_HWCACHE_ALIGN) {
@@ -58,11 +60,19 @@ char* get_cpu_area(int cpu) {
   return a;
 }
 
-void cpu_area_lock() { g_area_lock.lock(); }
-void cpu_area_unlock() { g_area_lock.unlock(); }
+void cpu_area_lock() {
+  g_area_lock.lock();
+}
+void cpu_area_unlock() {
+  g_area_lock.unlock();
+}
 
-int nr_used_cpus() { return g_nr_used_cpus.load(std::memory_order_acquire); }
-int used_cpu(int i) { return g_used_cpus[i]; }
+int nr_used_cpus() {
+  return g_nr_used_cpus.load(std::memory_order_acquire);
+}
+int used_cpu(int i) {
+  return g_used_cpus[i];
+}
 
 unsigned order_objects(unsigned order, size_t size) {
   return static_cast<unsigned>((kPageSize << order) / size);
@@ -125,8 +135,8 @@ bool calculate_sizes(KmemCache* s, int nr_cpus) {
   return true;
 }
 
-bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align,
-                     unsigned long flags, kmem_ctor_t ctor) {
+bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, unsigned long flags,
+                     kmem_ctor_t ctor) {
   s->object_size = static_cast<uint32_t>(size);
   s->align = static_cast<uint32_t>(align);
   s->flags = flags;

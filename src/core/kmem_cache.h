@@ -44,36 +44,36 @@ inline constexpr uint64_t kTidStep = 2 * kMaxCpus;
 
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
 struct alignas(64) KmemCacheNode {
-  SpinLock list_lock;                     // protects partial, nr_partial, on_node_partial
-  size_t nr_partial;                      // slabs on `partial`
-  ListHead partial;                       // partial slabs of this node, unfrozen
-  std::atomic<size_t> nr_slabs{0};        // all slabs of the cache on this node
-  std::atomic<size_t> total_objects{0};   // objects in those slabs
+  SpinLock list_lock;                    // protects partial, nr_partial, on_node_partial
+  size_t nr_partial;                     // slabs on `partial`
+  ListHead partial;                      // partial slabs of this node, unfrozen
+  std::atomic<size_t> nr_slabs{0};       // all slabs of the cache on this node
+  std::atomic<size_t> total_objects{0};  // objects in those slabs
 };
 
 struct KmemCache {
   // ---- read by the fast paths ----
-  uint32_t cpu_off;        // offset of this cache's KmemCacheCpu in every CpuArea
-  uint32_t size;           // slot size: object + free pointer (if outside) + padding
-  uint32_t offset;         // where the free pointer sits in a free slot
-  uint32_t object_size;    // what the user asked for
-  uint32_t objects;        // objects in a slab of the preferred order
-  uint64_t reciprocal;     // ceil(2^40 / size): exact object index for offsets < 1 MiB
+  uint32_t cpu_off;      // offset of this cache's KmemCacheCpu in every CpuArea
+  uint32_t size;         // slot size: object + free pointer (if outside) + padding
+  uint32_t offset;       // where the free pointer sits in a free slot
+  uint32_t object_size;  // what the user asked for
+  uint32_t objects;      // objects in a slab of the preferred order
+  uint64_t reciprocal;   // ceil(2^40 / size): exact object index for offsets < 1 MiB
   // ---- slow paths ----
   unsigned long flags;
   uint32_t align;
-  uint32_t inuse;          // object_size rounded to a word: where metadata starts
-  uint8_t order;           // preferred slab order (the kernel's oo)
-  uint8_t min_order;       // fallback order (the kernel's min)
-  uint16_t min_objects;    // objects in a slab of min_order
-  uint32_t min_partial;    // node partial slabs kept before empty ones are freed
-  uint32_t cpu_partial;    // per-CPU partial budget in objects (sysfs compatible)
+  uint32_t inuse;              // object_size rounded to a word: where metadata starts
+  uint8_t order;               // preferred slab order (the kernel's oo)
+  uint8_t min_order;           // fallback order (the kernel's min)
+  uint16_t min_objects;        // objects in a slab of min_order
+  uint32_t min_partial;        // node partial slabs kept before empty ones are freed
+  uint32_t cpu_partial;        // per-CPU partial budget in objects (sysfs compatible)
   uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
   kmem_ctor_t ctor;
   int refcount;
   int nr_nodes;
-  KmemCacheNode** node;    // nr_nodes entries
-  ListHead list;           // registry, in creation order
+  KmemCacheNode** node;  // nr_nodes entries
+  ListHead list;         // registry, in creation order
   bool is_kmalloc;
   char name[47];
 
@@ -94,7 +94,9 @@ SLUB_FAST_PATH KmemCacheCpu* raw_cpu_ptr(const KmemCache* s, int cpu) {
   if (SLUB_UNLIKELY(base == nullptr)) return nullptr;
   return reinterpret_cast<KmemCacheCpu*>(base + s->cpu_off);
 }
-inline KmemCacheCpu* per_cpu_ptr(const KmemCache* s, int cpu) { return raw_cpu_ptr(s, cpu); }
+inline KmemCacheCpu* per_cpu_ptr(const KmemCache* s, int cpu) {
+  return raw_cpu_ptr(s, cpu);
+}
 
 // Makes the area of `cpu` if needed. Returns nullptr when memory is exhausted.
 char* get_cpu_area(int cpu);
@@ -118,8 +120,8 @@ unsigned order_objects(unsigned order, size_t size);
 
 // Initialises `s` (already zeroed or static) and registers it. Caller holds g_slab_mutex.
 // Returns false on failure (no per-CPU slot or no memory).
-bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align,
-                     unsigned long flags, kmem_ctor_t ctor);
+bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, unsigned long flags,
+                     kmem_ctor_t ctor);
 void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entry
 
 // Object index checks: p inside slab `d` of `s` is an object start.

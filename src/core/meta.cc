@@ -84,7 +84,11 @@ size_t bytes_in_use() {
   return g_in_use;
 }
 
-void lock() { g_lock.lock(); }
-void unlock() { g_lock.unlock(); }
+void lock() {
+  g_lock.lock();
+}
+void unlock() {
+  g_lock.unlock();
+}
 
 }  // namespace slub::meta

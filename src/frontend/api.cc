@@ -23,13 +23,17 @@ void report_bad_pointer(const char* what, const void* p, const char* why) {
 }
 
 const char* why_not_owned(const void* p, const PageDesc* d) {
-  if (d == nullptr) return PageMap::lookup(p) != 0 ? "not the start of a huge block"
-                                                   : "not allocated by slub";
+  if (d == nullptr)
+    return PageMap::lookup(p) != 0 ? "not the start of a huge block" : "not allocated by slub";
   switch (d->kind) {
-    case PageKind::kSlab: return "not the start of an object";
-    case PageKind::kLarge: return "not the start of a large block";
-    case PageKind::kMeta: return "points into slub metadata";
-    default: return "page is free";
+    case PageKind::kSlab:
+      return "not the start of an object";
+    case PageKind::kLarge:
+      return "not the start of a large block";
+    case PageKind::kMeta:
+      return "points into slub metadata";
+    default:
+      return "page is free";
   }
 }
 
@@ -188,7 +192,9 @@ void* do_memalign(size_t align, size_t size) {
   return do_aligned(align, size);
 }
 
-void* do_valloc(size_t size) { return do_aligned(kPageSize, size); }
+void* do_valloc(size_t size) {
+  return do_aligned(kPageSize, size);
+}
 
 void* do_pvalloc(size_t size) {
   if (size > kMaxRequest) return enomem();
@@ -202,10 +208,18 @@ using namespace slub;
 
 // ---- the prefixed malloc family ----
 
-SLUB_EXPORT void* slub_malloc(size_t size) { return fe::do_malloc(size); }
-SLUB_EXPORT void slub_free(void* p) { fe::do_free(p); }
-SLUB_EXPORT void* slub_calloc(size_t n, size_t size) { return fe::do_calloc(n, size); }
-SLUB_EXPORT void* slub_realloc(void* p, size_t size) { return fe::do_realloc(p, size); }
+SLUB_EXPORT void* slub_malloc(size_t size) {
+  return fe::do_malloc(size);
+}
+SLUB_EXPORT void slub_free(void* p) {
+  fe::do_free(p);
+}
+SLUB_EXPORT void* slub_calloc(size_t n, size_t size) {
+  return fe::do_calloc(n, size);
+}
+SLUB_EXPORT void* slub_realloc(void* p, size_t size) {
+  return fe::do_realloc(p, size);
+}
 SLUB_EXPORT void* slub_reallocarray(void* p, size_t n, size_t size) {
   return fe::do_reallocarray(p, n, size);
 }
@@ -215,12 +229,24 @@ SLUB_EXPORT int slub_posix_memalign(void** out, size_t align, size_t size) {
 SLUB_EXPORT void* slub_aligned_alloc(size_t align, size_t size) {
   return fe::do_aligned_alloc(align, size);
 }
-SLUB_EXPORT void* slub_memalign(size_t align, size_t size) { return fe::do_memalign(align, size); }
-SLUB_EXPORT void* slub_valloc(size_t size) { return fe::do_valloc(size); }
-SLUB_EXPORT void* slub_pvalloc(size_t size) { return fe::do_pvalloc(size); }
-SLUB_EXPORT size_t slub_malloc_usable_size(const void* p) { return fe::usable_size(p); }
-SLUB_EXPORT void slub_free_sized(void* p, size_t) { fe::do_free(p); }
-SLUB_EXPORT void slub_free_aligned_sized(void* p, size_t, size_t) { fe::do_free(p); }
+SLUB_EXPORT void* slub_memalign(size_t align, size_t size) {
+  return fe::do_memalign(align, size);
+}
+SLUB_EXPORT void* slub_valloc(size_t size) {
+  return fe::do_valloc(size);
+}
+SLUB_EXPORT void* slub_pvalloc(size_t size) {
+  return fe::do_pvalloc(size);
+}
+SLUB_EXPORT size_t slub_malloc_usable_size(const void* p) {
+  return fe::usable_size(p);
+}
+SLUB_EXPORT void slub_free_sized(void* p, size_t) {
+  fe::do_free(p);
+}
+SLUB_EXPORT void slub_free_aligned_sized(void* p, size_t, size_t) {
+  fe::do_free(p);
+}
 
 SLUB_EXPORT int slub_owns(const void* p) {
   if (p == nullptr) return 0;
@@ -251,10 +277,16 @@ SLUB_EXPORT kmem_cache* kmem_cache_create(const char* name, size_t size, size_t 
   return reinterpret_cast<kmem_cache*>(s);
 }
 
-static KmemCache* K(kmem_cache* c) { return reinterpret_cast<KmemCache*>(c); }
-static const KmemCache* K(const kmem_cache* c) { return reinterpret_cast<const KmemCache*>(c); }
+static KmemCache* K(kmem_cache* c) {
+  return reinterpret_cast<KmemCache*>(c);
+}
+static const KmemCache* K(const kmem_cache* c) {
+  return reinterpret_cast<const KmemCache*>(c);
+}
 
-SLUB_EXPORT void* kmem_cache_alloc(kmem_cache* cache) { return slab_alloc(K(cache)); }
+SLUB_EXPORT void* kmem_cache_alloc(kmem_cache* cache) {
+  return slab_alloc(K(cache));
+}
 
 SLUB_EXPORT void* kmem_cache_zalloc(kmem_cache* cache) {
   void* p = slab_alloc(K(cache));
@@ -283,14 +315,22 @@ SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
   os::report("slub: kmem_cache_free(%s): invalid pointer %p (%s); ignored\n", s->name, p, why);
 }
 
-SLUB_EXPORT int kmem_cache_shrink(kmem_cache* cache) { return cache_shrink(K(cache)); }
+SLUB_EXPORT int kmem_cache_shrink(kmem_cache* cache) {
+  return cache_shrink(K(cache));
+}
 SLUB_EXPORT int kmem_cache_destroy(kmem_cache* cache) {
   if (cache == nullptr) return 0;
   return cache_destroy(K(cache));
 }
-SLUB_EXPORT const char* kmem_cache_name(const kmem_cache* cache) { return K(cache)->name; }
-SLUB_EXPORT size_t kmem_cache_size(const kmem_cache* cache) { return K(cache)->object_size; }
-SLUB_EXPORT size_t kmem_cache_slot_size(const kmem_cache* cache) { return K(cache)->size; }
+SLUB_EXPORT const char* kmem_cache_name(const kmem_cache* cache) {
+  return K(cache)->name;
+}
+SLUB_EXPORT size_t kmem_cache_size(const kmem_cache* cache) {
+  return K(cache)->object_size;
+}
+SLUB_EXPORT size_t kmem_cache_slot_size(const kmem_cache* cache) {
+  return K(cache)->size;
+}
 
 SLUB_EXPORT int kmem_cache_get_info(const kmem_cache* cache, kmem_cache_info* info) {
   if (cache == nullptr || info == nullptr) return -1;
@@ -305,9 +345,15 @@ SLUB_EXPORT void kmem_cache_for_each(void (*fn)(const kmem_cache*, void*), void*
     fn(reinterpret_cast<const kmem_cache*>(list_entry<KmemCache, &KmemCache::list>(h)), arg);
 }
 
-SLUB_EXPORT int slub_bind_vcpu(int vcpu) { return CpuId::bind_virtual(vcpu); }
-SLUB_EXPORT int slub_current_cpu(void) { return CpuId::current(); }
-SLUB_EXPORT int slub_flush_idle(void) { return flush_idle_pass(); }
+SLUB_EXPORT int slub_bind_vcpu(int vcpu) {
+  return CpuId::bind_virtual(vcpu);
+}
+SLUB_EXPORT int slub_current_cpu(void) {
+  return CpuId::current();
+}
+SLUB_EXPORT int slub_flush_idle(void) {
+  return flush_idle_pass();
+}
 
 SLUB_EXPORT void slub_print_report(void) {
   ensure_init();
@@ -323,7 +369,8 @@ SLUB_EXPORT void slub_print_report(void) {
               i.total_objs, i.nr_slabs, i.nr_partial, i.order, i.objs_per_slab);
   }
   PageAllocStats ps = PageAlloc::stats();
-  os::print("# page allocator: %zu chunks of 2 MiB, %zu free pages (%zu resident), %zu huge blocks "
-            "(%zu KiB)\n",
-            ps.chunks, ps.free_pages, ps.dirty_pages, ps.huge_blocks, ps.huge_bytes >> 10);
+  os::print(
+      "# page allocator: %zu chunks of 2 MiB, %zu free pages (%zu resident), %zu huge blocks "
+      "(%zu KiB)\n",
+      ps.chunks, ps.free_pages, ps.dirty_pages, ps.huge_blocks, ps.huge_bytes >> 10);
 }

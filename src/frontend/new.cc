@@ -41,8 +41,12 @@ SLUB_FAST_PATH void* new_fast(size_t size) {
 
 #define VIS __attribute__((visibility("default")))
 
-VIS void* operator new(size_t size) { return new_fast(size); }
-VIS void* operator new[](size_t size) { return new_fast(size); }
+VIS void* operator new(size_t size) {
+  return new_fast(size);
+}
+VIS void* operator new[](size_t size) {
+  return new_fast(size);
+}
 VIS void* operator new(size_t size, const std::nothrow_t&) noexcept {
   return alloc_or_handle(size, 0, true);
 }
@@ -62,16 +66,36 @@ VIS void* operator new[](size_t size, std::align_val_t al, const std::nothrow_t&
   return alloc_or_handle(size, static_cast<size_t>(al), true);
 }
 
-VIS void operator delete(void* p) noexcept { fe::do_free(p); }
-VIS void operator delete[](void* p) noexcept { fe::do_free(p); }
-VIS void operator delete(void* p, const std::nothrow_t&) noexcept { fe::do_free(p); }
-VIS void operator delete[](void* p, const std::nothrow_t&) noexcept { fe::do_free(p); }
-VIS void operator delete(void* p, size_t) noexcept { fe::do_free(p); }
-VIS void operator delete[](void* p, size_t) noexcept { fe::do_free(p); }
-VIS void operator delete(void* p, std::align_val_t) noexcept { fe::do_free(p); }
-VIS void operator delete[](void* p, std::align_val_t) noexcept { fe::do_free(p); }
-VIS void operator delete(void* p, size_t, std::align_val_t) noexcept { fe::do_free(p); }
-VIS void operator delete[](void* p, size_t, std::align_val_t) noexcept { fe::do_free(p); }
+VIS void operator delete(void* p) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete[](void* p) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete(void* p, const std::nothrow_t&) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete(void* p, size_t) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete[](void* p, size_t) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete(void* p, std::align_val_t) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete[](void* p, std::align_val_t) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  fe::do_free(p);
+}
+VIS void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+  fe::do_free(p);
+}
 VIS void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   fe::do_free(p);
 }

@@ -212,7 +212,9 @@ void PageAlloc::huge_free(HugeHeader* h) {
   g_huge_bytes.fetch_sub(map_size, std::memory_order_relaxed);
 }
 
-size_t PageAlloc::dirty_pages() { return __atomic_load_n(&g_stats.dirty_pages, __ATOMIC_RELAXED); }
+size_t PageAlloc::dirty_pages() {
+  return __atomic_load_n(&g_stats.dirty_pages, __ATOMIC_RELAXED);
+}
 
 PageAllocStats PageAlloc::stats() {
   LockGuard g(lock_);

@@ -25,18 +25,18 @@
 namespace slub {
 
 struct HugeHeader {
-  uint64_t magic;     // kHugeMagic while live
-  size_t map_size;    // bytes mapped, header included
-  void* user;         // the pointer handed out
-  size_t usable;      // bytes usable from `user`
+  uint64_t magic;   // kHugeMagic while live
+  size_t map_size;  // bytes mapped, header included
+  void* user;       // the pointer handed out
+  size_t usable;    // bytes usable from `user`
 };
 
 struct PageAllocStats {
-  size_t chunks;       // chunks carved from the reservation
-  size_t free_pages;   // pages in free runs
-  size_t dirty_pages;  // free pages not yet given back to the OS
-  size_t purged_pages; // pages given back with madvise since start
-  size_t huge_blocks;  // live huge mappings
+  size_t chunks;        // chunks carved from the reservation
+  size_t free_pages;    // pages in free runs
+  size_t dirty_pages;   // free pages not yet given back to the OS
+  size_t purged_pages;  // pages given back with madvise since start
+  size_t huge_blocks;   // live huge mappings
   size_t huge_bytes;
 };
 

@@ -26,10 +26,10 @@ struct KmemCache;
 inline constexpr size_t kChunkShift = 21;
 inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;
 inline constexpr size_t kPagesPerChunk = kChunkSize >> kPageShift;  // 512
-inline constexpr unsigned kChunkOrder = kChunkShift - kPageShift;    // 9
-inline constexpr unsigned kMetaOrder = 3;                            // 8 pages of descriptors
-inline constexpr unsigned kMaxRunOrder = kChunkOrder - 1;            // largest run: 1 MiB
-inline constexpr unsigned kMaxObjsPerSlab = 32767;                   // objects is 15 bits
+inline constexpr unsigned kChunkOrder = kChunkShift - kPageShift;   // 9
+inline constexpr unsigned kMetaOrder = 3;                           // 8 pages of descriptors
+inline constexpr unsigned kMaxRunOrder = kChunkOrder - 1;           // largest run: 1 MiB
+inline constexpr unsigned kMaxObjsPerSlab = 32767;                  // objects is 15 bits
 
 enum class PageKind : uint8_t { kFreeTail = 0, kFreeHead, kSlab, kLarge, kMeta, kTail };
 
@@ -47,23 +47,23 @@ struct SlabCounters {
 
 struct alignas(64) PageDesc {
   // ---- swapped together by cmpxchg16b; see slub.cc for who may change them ----
-  void* freelist;       // first free object of the slab freelist (not the CPU freelist)
-  uint64_t counters;    // SlabCounters: inuse + free on slab freelist + on a CPU freelist == objects
+  void* freelist;     // first free object of the slab freelist (not the CPU freelist)
+  uint64_t counters;  // SlabCounters: inuse + free on slab freelist + on a CPU freelist == objects
   // ----
-  KmemCache* cache;     // owning cache (kSlab)
+  KmemCache* cache;  // owning cache (kSlab)
   union {
-    ListHead list;      // node partial list (kSlab, on_node_partial) or page-allocator free list
+    ListHead list;  // node partial list (kSlab, on_node_partial) or page-allocator free list
     struct {
-      PageDesc* next;   // per-CPU partial chain
-      int slabs;        // slabs in the chain from here to its end
+      PageDesc* next;  // per-CPU partial chain
+      int slabs;       // slabs in the chain from here to its end
     } cpu_partial;
   };
-  uint32_t head;        // kTail: page index of the run's head in its chunk
+  uint32_t head;  // kTail: page index of the run's head in its chunk
   PageKind kind;
-  uint8_t order;        // run order (heads)
+  uint8_t order;            // run order (heads)
   uint8_t on_node_partial;  // on its node's partial list; protected by that node's list_lock
-  uint8_t dirty;        // kFreeHead: pages may still be resident (not purged yet)
-  uint16_t node;        // NUMA node of the memory
+  uint8_t dirty;            // kFreeHead: pages may still be resident (not purged yet)
+  uint16_t node;            // NUMA node of the memory
   uint16_t unused;
 
   DoubleWord* pair() { return reinterpret_cast<DoubleWord*>(this); }
@@ -79,7 +79,9 @@ static_assert(kPagesPerChunk * sizeof(PageDesc) == (kPageSize << kMetaOrder),
               "the descriptors fill exactly the chunk's meta run");
 
 // The descriptor array of a chunk sits at its start.
-inline PageDesc* chunk_descs(uintptr_t chunk) { return reinterpret_cast<PageDesc*>(chunk); }
+inline PageDesc* chunk_descs(uintptr_t chunk) {
+  return reinterpret_cast<PageDesc*>(chunk);
+}
 inline uintptr_t chunk_of(const PageDesc* d) {
   return reinterpret_cast<uintptr_t>(d) & ~(kChunkSize - 1);
 }

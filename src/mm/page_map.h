@@ -36,8 +36,7 @@ class PageMap {
     uintptr_t e = lookup(addr);
     if (SLUB_UNLIKELY((e & kTagMask) != kChunk)) return nullptr;
     uintptr_t chunk = e & ~kTagMask;
-    PageDesc* d =
-        chunk_descs(chunk) + ((reinterpret_cast<uintptr_t>(addr) - chunk) >> kPageShift);
+    PageDesc* d = chunk_descs(chunk) + ((reinterpret_cast<uintptr_t>(addr) - chunk) >> kPageShift);
     if (d->kind == PageKind::kTail) d = chunk_descs(chunk) + d->head;
     return d;
   }

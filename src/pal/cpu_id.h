@@ -13,9 +13,9 @@ namespace slub {
 
 inline constexpr int kMaxCpus = 4096;
 
-extern SLUB_TLS int t_vcpu_plus1;  // 0: not bound; else the virtual CPU + 1
-extern SLUB_TLS int t_cached_cpu;  // no rseq: last sched_getcpu() answer
-extern SLUB_TLS int t_cached_left; // no rseq: calls left before asking again
+extern SLUB_TLS int t_vcpu_plus1;   // 0: not bound; else the virtual CPU + 1
+extern SLUB_TLS int t_cached_cpu;   // no rseq: last sched_getcpu() answer
+extern SLUB_TLS int t_cached_left;  // no rseq: calls left before asking again
 
 class CpuId {
  public:

@@ -39,7 +39,9 @@ void* map_aligned(size_t size, size_t align) {
   return p;
 }
 
-void unmap(void* p, size_t size) { munmap(p, size); }
+void unmap(void* p, size_t size) {
+  munmap(p, size);
+}
 
 void purge(void* p, size_t size) {
   int saved = errno;
@@ -91,7 +93,9 @@ void fatal(const char* fmt, ...) {
   abort();
 }
 
-const char* env_str(const char* name) { return getenv(name); }
+const char* env_str(const char* name) {
+  return getenv(name);
+}
 
 long env_long(const char* name, long dflt) {
   const char* s = getenv(name);
@@ -123,6 +127,8 @@ void sleep_ms(unsigned ms) {
   }
 }
 
-int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
+int gettid() {
+  return static_cast<int>(syscall(SYS_gettid));
+}
 
 }  // namespace slub::os

@@ -15,9 +15,7 @@ class Topology {
   static void init();  // reads the possible CPU count; no malloc
   static int nr_cpus() { return nr_cpus_; }
   static int nr_nodes() { return nr_nodes_; }
-  static int node_of(int cpu) {
-    return nr_nodes_ == 1 ? 0 : (cpu / cpus_per_node_) % nr_nodes_;
-  }
+  static int node_of(int cpu) { return nr_nodes_ == 1 ? 0 : (cpu / cpus_per_node_) % nr_nodes_; }
   // Declares a synthetic topology: `cpus` CPUs (<= kMaxCpus) in `nodes` nodes, CPUs spread
   // in equal consecutive blocks. Returns -1 for impossible values.
   static int set_virtual(int cpus, int nodes);

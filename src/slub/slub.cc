@@ -444,7 +444,9 @@ void defer_free(void* p) {
   t_deferred = p;
 }
 
-void* emergency_alloc(size_t size) { return PageAlloc::huge_alloc(size, 16, nullptr); }
+void* emergency_alloc(size_t size) {
+  return PageAlloc::huge_alloc(size, 16, nullptr);
+}
 
 void* __slab_alloc(KmemCache* s) {
   ensure_init();
@@ -763,7 +765,9 @@ void fork_release() {
 }
 }  // namespace
 
-void fork_parent() { fork_release(); }
+void fork_parent() {
+  fork_release();
+}
 
 void fork_child() {
   fork_release();

@@ -17,7 +17,9 @@ using namespace slub;
 
 namespace {
 
-KmemCache* K(kmem_cache* c) { return reinterpret_cast<KmemCache*>(c); }
+KmemCache* K(kmem_cache* c) {
+  return reinterpret_cast<KmemCache*>(c);
+}
 
 // Runs `fn` on a thread bound to virtual CPU `vcpu`.
 template <typename F>
@@ -102,7 +104,7 @@ TEST(CpuSlab, RemoteFreeIntoAFullSlabIsAdoptedByTheFreeingCpu) {
   on_vcpu(12, [&] { kmem_cache_free(c, objs.back()); });
   EXPECT_EQ(active->ctrs().inuse(), before - 1);
   EXPECT_NE(active->slab_freelist(), nullptr);  // waiting on the slab freelist for its owner
-  EXPECT_EQ(flush_all(s), 2);                    // vcpu 10 (active) and 11 (partial)
+  EXPECT_EQ(flush_all(s), 2);                   // vcpu 10 (active) and 11 (partial)
   EXPECT_EQ(info(c).nr_cpu_slabs, 0u);
   // Both slabs are empty now: kept as partial (the node has fewer than min_partial).
   EXPECT_EQ(info(c).nr_partial, 2u);

@@ -15,9 +15,9 @@ struct OrderRow {
 
 TEST(Order, MatchesTheKernelForCpuCounts) {
   const OrderRow rows[] = {
-      {8, 0, 0, 0},    {32, 0, 0, 0},   {64, 0, 0, 0},   {96, 0, 0, 1},    {128, 0, 0, 1},
-      {192, 0, 1, 2},  {256, 0, 1, 2},  {512, 1, 2, 3},  {1024, 2, 3, 3},  {2048, 3, 3, 3},
-      {4096, 3, 3, 3}, {8192, 3, 3, 3},
+      {8, 0, 0, 0},    {32, 0, 0, 0},   {64, 0, 0, 0},   {96, 0, 0, 1},
+      {128, 0, 0, 1},  {192, 0, 1, 2},  {256, 0, 1, 2},  {512, 1, 2, 3},
+      {1024, 2, 3, 3}, {2048, 3, 3, 3}, {4096, 3, 3, 3}, {8192, 3, 3, 3},
   };
   for (const auto& r : rows) {
     EXPECT_EQ(calculate_order(r.size, 4), r.order4) << r.size;
@@ -30,8 +30,8 @@ TEST(Order, MinPartialAndCpuPartialFollowTheKernel) {
   struct Row {
     size_t size;
     unsigned min_partial, cpu_partial, cpu_partial_slabs_4096;
-  } rows[] = {{8, 5, 120, 1},   {64, 5, 120, 4},  {96, 5, 120, 3},  {256, 5, 52, 2},
-              {1024, 5, 24, 2}, {4096, 6, 6, 2},  {8192, 6, 6, 3}};
+  } rows[] = {{8, 5, 120, 1},   {64, 5, 120, 4}, {96, 5, 120, 3}, {256, 5, 52, 2},
+              {1024, 5, 24, 2}, {4096, 6, 6, 2}, {8192, 6, 6, 3}};
   for (const auto& r : rows) {
     KmemCache s{};
     s.object_size = static_cast<uint32_t>(r.size);
