@@ -10,7 +10,7 @@ namespace {
 
 void* alloc_or_handle(size_t size, size_t align, bool nothrow) {
   for (;;) {
-    void* p = align <= 16 ? fe::do_malloc(size) : fe::do_aligned(align, size);
+    void* p = align == 0 ? fe::do_malloc(size) : fe::do_aligned(align, size);
     if (SLUB_LIKELY(p != nullptr)) return p;
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) {

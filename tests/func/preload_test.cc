@@ -272,6 +272,20 @@ TEST(Preload, OperatorNewAndDeleteAllForms) {
     ::operator delete[](q, al, std::nothrow);
   }
 
+  // Small sizes with a small extended alignment: every block of a batch (so that some land
+  // on odd 8-byte slots of a size class) must honour the alignment.
+  for (size_t a : {16ul, 32ul}) {
+    std::vector<void*> batch;
+    for (size_t size : {1ul, 8ul, 9ul, 24ul}) {
+      for (int i = 0; i < 64; ++i) {
+        void* q = ::operator new (opaque(size), std::align_val_t{a});
+        EXPECT_TRUE(aligned(q, a)) << "aligned new of " << size << " bytes, alignment " << a;
+        batch.push_back(q);
+      }
+    }
+    for (void* q : batch) ::operator delete (q, std::align_val_t{a});
+  }
+
   void* n1 = ::operator new(opaque(16), std::nothrow);
   EXPECT_SLUB_OWNS(n1, "operator new(nothrow)");
   ::operator delete(n1, std::nothrow);
