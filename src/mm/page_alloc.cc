@@ -20,6 +20,16 @@ constinit bool g_lists_ready = false;
 // Huge blocks take no lock (a signal handler's nested malloc may use them).
 constinit std::atomic<size_t> g_huge_blocks{0};
 constinit std::atomic<size_t> g_huge_bytes{0};
+constinit std::atomic<long> g_fail_count{0};
+constinit unsigned g_fail_min_order = 0;
+
+// Fault injection (tests only set it): true if this request must fail.
+bool injected_failure(unsigned order) {
+  long n = g_fail_count.load(std::memory_order_relaxed);
+  if (SLUB_LIKELY(n == 0) || order < g_fail_min_order) return false;
+  if (n > 0) g_fail_count.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
 
 void ensure_lists() {
   if (g_lists_ready) return;
@@ -83,8 +93,13 @@ void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty) {
   if (dirty) g_stats.dirty_pages += size_t{1} << order;
 }
 
+void PageAlloc::inject_failures(unsigned min_order, long count) {
+  g_fail_min_order = min_order;
+  g_fail_count.store(count, std::memory_order_relaxed);
+}
+
 PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
-  if (order > kMaxRunOrder) return nullptr;
+  if (order > kMaxRunOrder || injected_failure(order)) return nullptr;
   LockGuard g(lock_);
   ensure_lists();
   unsigned o = order;

@@ -56,6 +56,9 @@ class PageAlloc {
   static void huge_free(HugeHeader* h);
 
   static PageAllocStats stats();
+  // Fault injection for tests: the next `count` requests (all while count < 0) of order >=
+  // min_order fail as if the OS had refused memory; count 0 turns it off.
+  static void inject_failures(unsigned min_order, long count);
   static size_t dirty_pages();  // racy read, for heuristics
 
   // fork(): held across it by the prepare handler.
