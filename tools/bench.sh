@@ -65,8 +65,14 @@ done
 mkdir -p "$OUT" || die "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
 
-# The .so for an allocator; empty for glibc (no preload).
+# The .so for an allocator; empty for glibc (no preload). CMake writes the paths it found
+# through pkg-config into build/bench/allocators.env; the Debian paths are the fallback.
 so_of() {
+  local env_file="$BUILD/bench/allocators.env" found
+  if [[ -f $env_file ]] && found=$(grep -m1 "^$1=" "$env_file") && [[ -n ${found#*=} ]]; then
+    echo "${found#*=}"
+    return 0
+  fi
   case $1 in
     glibc) echo "" ;;
     jemalloc) echo "$LIBDIR/libjemalloc.so.2" ;;
