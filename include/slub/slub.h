@@ -51,6 +51,22 @@ void* kmem_cache_zalloc(struct kmem_cache* cache);
  * cache is reported on stderr and left alone. */
 void kmem_cache_free(struct kmem_cache* cache, void* object);
 
+/* Debug mode (docs/DEBUGGING.md). Flushes the per-CPU slabs and checks every slab of the cache
+ * on the node lists (all slabs of a debug cache, which keeps full slabs listed; the partial
+ * slabs of others): counters, freelist, and for debug caches red zones, poison and padding of
+ * every object. Reports each problem, repairs what it can, and returns the number found.
+ * Exact for debug caches; other caches may change under it while it runs. */
+int kmem_cache_validate(struct kmem_cache* cache);
+
+/* With U (SLAB_STORE_USER): writes the call sites that allocated the live objects
+ * (free_calls = 0) or freed the free objects (free_calls = 1), most frequent first, one line
+ * each: count, function, age min/avg/max in ms, thread ids, CPUs. Returns the number of call
+ * sites, or -1 when the cache does not track users. */
+int kmem_cache_print_calls(struct kmem_cache* cache, int free_calls, int fd);
+
+/* The number of problems the debug mode has reported (BUG reports) since the program began. */
+long slub_debug_errors(void);
+
 /* Flushes the per-CPU slabs of the cache and releases its empty slabs to the page allocator.
  * Returns the number of slabs released. */
 int kmem_cache_shrink(struct kmem_cache* cache);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/debug.h"
 #include "core/meta.h"
 #include "pal/os.h"
 
@@ -97,18 +98,46 @@ unsigned calculate_order(size_t size, int nr_cpus) {
   return get_order(size);  // does not fit in slub_max_order: one object per minimal slab
 }
 
+// The slot layout, as the kernel's calculate_sizes (offsets from the object start):
+//   [left red zone: red_left_pad (Z)] object [right red zone up to inuse (Z)]
+//   [free pointer if outside] [alloc and free Track (U)] [requested size (kmalloc, Z or U)]
+//   [one word of padding (Z)] [alignment padding]
 bool calculate_sizes(KmemCache* s, int nr_cpus) {
+  const unsigned long flags = s->flags & ~kObjectPoison;
   size_t size = align_up(s->object_size, sizeof(void*));
+  s->flags = flags;
+  if ((flags & SLAB_POISON) && !(flags & SLAB_TYPESAFE_BY_RCU) && s->ctor == nullptr)
+    s->flags |= kObjectPoison;
+  // A word-aligned object gets one word of right red zone; others use their slack.
+  if ((flags & SLAB_RED_ZONE) && size == s->object_size) size += sizeof(void*);
   s->inuse = static_cast<uint32_t>(size);
-  if (s->ctor != nullptr || (s->flags & SLAB_TYPESAFE_BY_RCU)) {
-    // The object must keep its contents while free: the free pointer goes after it.
+  if (s->ctor != nullptr || (flags & SLAB_TYPESAFE_BY_RCU) || (s->flags & kObjectPoison) ||
+      ((flags & SLAB_RED_ZONE) && s->object_size < sizeof(void*))) {
+    // The object must keep its contents (or its poison) while free: the free pointer goes
+    // after it.
     s->offset = static_cast<uint32_t>(size);
     size += sizeof(void*);
   } else {
     // Near the middle, away from the edges that small overflows hit (kernel >= 5.7).
     s->offset = static_cast<uint32_t>(align_down(s->object_size / 2, sizeof(void*)));
   }
-  s->align = static_cast<uint32_t>(calculate_alignment(s->flags, s->align, s->object_size));
+  s->track_off = 0;
+  if (flags & SLAB_STORE_USER) {
+    s->track_off = static_cast<uint32_t>(size);
+    size += 2 * kTrackSize;
+  }
+  s->orig_off = 0;
+  if (s->is_kmalloc && (flags & (SLAB_STORE_USER | SLAB_RED_ZONE))) {
+    s->orig_off = static_cast<uint32_t>(size);
+    size += sizeof(uint64_t);
+  }
+  s->align = static_cast<uint32_t>(calculate_alignment(flags, s->align, s->object_size));
+  s->red_left_pad = 0;
+  if (flags & SLAB_RED_ZONE) {
+    size += sizeof(void*);  // catches overwrites from the previous object before metadata
+    s->red_left_pad = static_cast<uint32_t>(align_up(sizeof(void*), s->align));
+    size += s->red_left_pad;
+  }
   size = align_up(size, s->align);
   if (size > (kPageSize << kMaxRunOrder)) return false;
   s->size = static_cast<uint32_t>(size);
@@ -139,7 +168,7 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
                      kmem_ctor_t ctor) {
   s->object_size = static_cast<uint32_t>(size);
   s->align = static_cast<uint32_t>(align);
-  s->flags = flags;
+  s->flags = kmem_cache_flags(name, flags);  // SLUB_DEBUG may add debug flags
   s->ctor = ctor;
   s->refcount = 1;
   size_t n = strlen(name);
@@ -166,6 +195,7 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
     }
     s->node[i] = new (m) KmemCacheNode();
     s->node[i]->partial.init();
+    s->node[i]->full.init();
   }
   g_cache_list.add_tail(&s->list);
   return true;

@@ -47,22 +47,26 @@ struct alignas(64) KmemCacheNode {
   SpinLock list_lock;                    // protects partial, nr_partial, on_node_partial
   size_t nr_partial;                     // slabs on `partial`
   ListHead partial;                      // partial slabs of this node, unfrozen
+  ListHead full;                         // debug caches only: full slabs (list_lock)
   std::atomic<size_t> nr_slabs{0};       // all slabs of the cache on this node
   std::atomic<size_t> total_objects{0};  // objects in those slabs
 };
 
 struct KmemCache {
   // ---- read by the fast paths ----
-  uint32_t cpu_off;      // offset of this cache's KmemCacheCpu in every CpuArea
-  uint32_t size;         // slot size: object + free pointer (if outside) + padding
-  uint32_t offset;       // where the free pointer sits in a free slot
-  uint32_t object_size;  // what the user asked for
-  uint32_t objects;      // objects in a slab of the preferred order
-  uint64_t reciprocal;   // ceil(2^40 / size): exact object index for offsets < 1 MiB
+  uint32_t cpu_off;       // offset of this cache's KmemCacheCpu in every CpuArea
+  uint32_t size;          // slot size: object + free pointer (if outside) + padding
+  uint32_t offset;        // where the free pointer sits in a free slot
+  uint32_t object_size;   // what the user asked for
+  uint32_t objects;       // objects in a slab of the preferred order
+  uint64_t reciprocal;    // ceil(2^40 / size): exact object index for offsets < 1 MiB
+  uint32_t red_left_pad;  // left red zone (Z): the object starts this far into its slot
   // ---- slow paths ----
   unsigned long flags;
   uint32_t align;
-  uint32_t inuse;              // object_size rounded to a word: where metadata starts
+  uint32_t inuse;              // object_size to a word (+ right red zone): metadata start
+  uint32_t track_off;          // U: offset of the alloc and free Tracks from the object, or 0
+  uint32_t orig_off;           // kmalloc with Z or U: offset of the requested size, or 0
   uint8_t order;               // preferred slab order (the kernel's oo)
   uint8_t min_order;           // fallback order (the kernel's min)
   uint16_t min_objects;        // objects in a slab of min_order
@@ -79,8 +83,13 @@ struct KmemCache {
 
   bool has_cpu_partial() const { return cpu_partial_slabs != 0; }
   bool is_debug() const { return (flags & SLAB_DEBUG_FLAGS) != 0; }
+  bool freeptr_outside() const { return offset >= inuse; }
+  // The object in slot `idx` of a slab starting at `base`.
+  char* object_at(char* base, size_t idx) const { return base + idx * size + red_left_pad; }
   KmemCacheNode* get_node(int n) const { return node[n < nr_nodes ? n : 0]; }
 };
+
+inline constexpr size_t kTrackSize = 32;  // sizeof(Track), core/debug.h
 
 // One per used CPU: a reservation holding every cache's KmemCacheCpu slot.
 inline constexpr size_t kCpuAreaSize = size_t{256} << 10;
@@ -125,8 +134,23 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
 void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entry
 
 // Object index checks: p inside slab `d` of `s` is an object start.
+inline void* get_freepointer(const KmemCache* s, const void* object) {
+  // May race with the object being handed out elsewhere (fast path): a stale value only makes
+  // the following compare-and-swap fail. The memory is always mapped.
+  return __atomic_load_n(
+      reinterpret_cast<void* const*>(static_cast<const char*>(object) + s->offset),
+      __ATOMIC_RELAXED);
+}
+inline void set_freepointer(const KmemCache* s, void* object, void* fp) {
+  __atomic_store_n(reinterpret_cast<void**>(static_cast<char*>(object) + s->offset), fp,
+                   __ATOMIC_RELAXED);
+}
+
+// Internal flag: the object body is poisoned while free (P without ctor or RCU).
+inline constexpr unsigned long kObjectPoison = 1ul << 63;
+
 inline bool is_object_start(const KmemCache* s, const PageDesc* d, const void* p) {
-  const size_t off = static_cast<const char*>(p) - desc_address(d);
+  const size_t off = static_cast<const char*>(p) - d->start;
   const size_t idx = (off * s->reciprocal) >> 40;
   return idx * s->size == off && idx < d->ctrs().objects();
 }

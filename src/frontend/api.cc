@@ -4,6 +4,7 @@
 
 #include <slub/slub.h>
 
+#include "core/debug.h"
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
@@ -35,6 +36,20 @@ const char* why_not_owned(const void* p, const PageDesc* d) {
     default:
       return "page is free";
   }
+}
+
+// Usable bytes of the block `p` starts (d = its descriptor), 0 if it is not one of ours. Debug
+// kmalloc caches keep the requested size: writing past it is a reported bug.
+size_t block_size(const void* p, const PageDesc* d) {
+  if (d != nullptr) {
+    if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))
+      return SLUB_UNLIKELY(d->cache->orig_off != 0) ? get_orig_size(d->cache, p)
+                                                    : d->cache->object_size;
+    if (d->kind == PageKind::kLarge && desc_address(d) == p) return kPageSize << d->order;
+  } else if (HugeHeader* h = PageAlloc::huge_header(p)) {
+    return h->usable;
+  }
+  return 0;
 }
 
 // Large and huge blocks are zero when they come from clean pages.
@@ -84,20 +99,19 @@ void free_slow(void* p, PageDesc* d) {
       return;
     }
   }
+  if (d != nullptr && d->kind == PageKind::kSlab && (d->cache->flags & SLAB_CONSISTENCY_CHECKS)) {
+    report_invalid_pointer(d->cache, d, p);  // the debug mode's report, with a call trace
+    return;
+  }
   report_bad_pointer("free", p, why_not_owned(p, d));
 }
 
 size_t usable_size(const void* p) {
   if (p == nullptr) return 0;
   PageDesc* d = PageMap::desc_of(p);
-  if (d != nullptr) {
-    if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p)) return d->cache->object_size;
-    if (d->kind == PageKind::kLarge && desc_address(d) == p) return kPageSize << d->order;
-  } else if (HugeHeader* h = PageAlloc::huge_header(p)) {
-    return h->usable;
-  }
-  report_bad_pointer("malloc_usable_size", p, why_not_owned(p, d));
-  return 0;
+  size_t n = block_size(p, d);
+  if (n == 0) report_bad_pointer("malloc_usable_size", p, why_not_owned(p, d));
+  return n;
 }
 
 void* do_calloc(size_t nmemb, size_t size) {
@@ -106,10 +120,12 @@ void* do_calloc(size_t nmemb, size_t size) {
   void* p = do_malloc(total);
   // The whole usable size reads zero, as with glibc and jemalloc: realloc may grow into it.
   if (p == nullptr) return p;
-  if (total <= kKmallocMax)
-    memset(p, 0, kKmallocSizes[kmalloc_index(total)]);
-  else if (needs_zeroing(p))
+  if (total <= kKmallocMax) {
+    const KmemCache* s = &g_kmalloc_caches[kmalloc_index(total)];
+    memset(p, 0, SLUB_UNLIKELY(s->orig_off != 0) ? total : s->object_size);
+  } else if (needs_zeroing(p)) {
     memset(p, 0, usable_size(p));
+  }
   return p;
 }
 
@@ -120,21 +136,18 @@ void* do_realloc(void* p, size_t size) {
     return nullptr;
   }
   PageDesc* d = PageMap::desc_of(p);
-  size_t old = 0;
-  if (d != nullptr && d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))
-    old = d->cache->object_size;
-  else if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p)
-    old = kPageSize << d->order;
-  else if (d == nullptr)
-    if (HugeHeader* h = PageAlloc::huge_header(p)) old = h->usable;
+  const size_t old = block_size(p, d);
   if (old == 0) {
     report_bad_pointer("realloc", p, why_not_owned(p, d));
     errno = EINVAL;
     return nullptr;
   }
   if (size > kMaxRequest) return enomem();
-  // Stay in place while the block fits and is not more than twice what is needed.
-  if (size <= old && size >= old / 2) return p;
+  // Stay in place while the block fits and is not more than twice what is needed (not in
+  // debug caches, which keep the requested size).
+  if (size <= old && size >= old / 2 &&
+      (d == nullptr || d->kind != PageKind::kSlab || !d->cache->is_debug()))
+    return p;
   void* q = do_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; the old block is untouched
   memcpy(q, p, size < old ? size : old);
@@ -159,7 +172,7 @@ void* do_aligned(size_t align, size_t size) {
     // a slab start aligned on at least a page (on its own size for the 8K+ classes).
     unsigned idx = kmalloc_index(want);
     while (kKmallocSizes[idx] % align != 0) ++idx;
-    void* p = slab_alloc(&g_kmalloc_caches[idx]);
+    void* p = slab_alloc(&g_kmalloc_caches[idx], size);
     if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0) return p;
     do_free(p);  // a slab of a fallback order: use the page allocator instead
   }
@@ -285,11 +298,11 @@ static const KmemCache* K(const kmem_cache* c) {
 }
 
 SLUB_EXPORT void* kmem_cache_alloc(kmem_cache* cache) {
-  return slab_alloc(K(cache));
+  return slab_alloc(K(cache), K(cache)->object_size);
 }
 
 SLUB_EXPORT void* kmem_cache_zalloc(kmem_cache* cache) {
-  void* p = slab_alloc(K(cache));
+  void* p = slab_alloc(K(cache), K(cache)->object_size);
   if (p != nullptr) memset(p, 0, K(cache)->object_size);
   return p;
 }
@@ -309,10 +322,26 @@ SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
       return;
     }
   }
-  const char* why = d != nullptr && d->kind == PageKind::kSlab && d->cache != s
-                        ? "object of another cache"
-                        : fe::why_not_owned(p, d);
+  const bool slab = d != nullptr && d->kind == PageKind::kSlab;
+  if (slab && (s->is_debug() || d->cache->is_debug())) {  // the debug mode's reports
+    if (d->cache != s)
+      report_wrong_cache(s, d->cache, d, p);
+    else
+      report_invalid_pointer(s, d, p);
+    return;
+  }
+  const char* why = slab && d->cache != s ? "object of another cache" : fe::why_not_owned(p, d);
   os::report("slub: kmem_cache_free(%s): invalid pointer %p (%s); ignored\n", s->name, p, why);
+}
+
+SLUB_EXPORT int kmem_cache_validate(kmem_cache* cache) {
+  return cache_validate(K(cache));
+}
+SLUB_EXPORT long slub_debug_errors(void) {
+  return debug_errors();
+}
+SLUB_EXPORT int kmem_cache_print_calls(kmem_cache* cache, int free_calls, int fd) {
+  return cache_print_calls(K(cache), free_calls != 0, fd);
 }
 
 SLUB_EXPORT int kmem_cache_shrink(kmem_cache* cache) {

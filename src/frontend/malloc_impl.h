@@ -27,7 +27,8 @@ void* do_pvalloc(size_t size);
 void* do_reallocarray(void* p, size_t nmemb, size_t size);
 
 SLUB_FAST_PATH void* do_malloc(size_t size) {
-  if (SLUB_LIKELY(size <= kKmallocMax)) return slab_alloc(&g_kmalloc_caches[kmalloc_index(size)]);
+  if (SLUB_LIKELY(size <= kKmallocMax))
+    return slab_alloc(&g_kmalloc_caches[kmalloc_index(size)], size);
   return large_malloc(size, 0);
 }
 

@@ -31,7 +31,7 @@ void* alloc_or_handle(size_t size, size_t align, bool nothrow) {
 
 SLUB_FAST_PATH void* new_fast(size_t size) {
   if (SLUB_LIKELY(size <= kKmallocMax)) {
-    void* p = slab_alloc(&g_kmalloc_caches[kmalloc_index(size)]);
+    void* p = slab_alloc(&g_kmalloc_caches[kmalloc_index(size)], size);
     if (SLUB_LIKELY(p != nullptr)) return p;
   }
   return alloc_or_handle(size, 0, false);

@@ -64,7 +64,7 @@ struct alignas(64) PageDesc {
   uint8_t on_node_partial;  // on its node's partial list; protected by that node's list_lock
   uint8_t dirty;            // kFreeHead: pages may still be resident (not purged yet)
   uint16_t node;            // NUMA node of the memory
-  uint16_t unused;
+  char* start;              // kSlab: the first object (slab address + the cache's red_left_pad)
 
   DoubleWord* pair() { return reinterpret_cast<DoubleWord*>(this); }
   SlabCounters ctrs() const { return {__atomic_load_n(&counters, __ATOMIC_ACQUIRE)}; }

@@ -34,10 +34,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <new>
 
+#include "core/debug.h"
 #include "core/kmalloc.h"
 #include "core/meta.h"
 #include "mm/page_alloc.h"
@@ -151,17 +153,19 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   if (slab == nullptr) return nullptr;
   slab->cache = s;
   char* base = desc_address(slab);
+  slab->start = s->object_at(base, 0);
+  if (SLUB_UNLIKELY(s->is_debug())) setup_slab_debug(s, slab, objects);
   for (unsigned i = 0; i < objects; ++i) {
-    char* p = base + size_t{i} * s->size;
+    char* p = s->object_at(base, i);
     if (s->ctor != nullptr) s->ctor(p);
     set_freepointer(s, p, i + 1 < objects ? p + s->size : nullptr);
   }
   if (for_cpu) {
     slab->freelist = nullptr;
     slab->counters = SlabCounters::make(objects, objects, true).raw;
-    *freelist = base;
+    *freelist = s->object_at(base, 0);
   } else {
-    slab->freelist = base;
+    slab->freelist = s->object_at(base, 0);
     slab->counters = SlabCounters::make(0, objects, false).raw;
   }
   KmemCacheNode* n = s->get_node(slab->node);
@@ -313,45 +317,73 @@ void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
   return fl;
 }
 
-// Debug caches: one object at a time under the node lock, from the first partial slab or a
-// new slab (the kernel's alloc_single_from_partial / alloc_single_from_new_slab).
-void* alloc_single(KmemCache* s, int node) {
-  KmemCacheNode* n = s->get_node(node);
-  n->list_lock.lock();
-  if (n->partial.empty()) {
-    n->list_lock.unlock();
-    void* unused;
-    PageDesc* slab = new_slab(s, node, false, &unused);
-    if (slab == nullptr) return nullptr;
-    n = s->get_node(slab->node);
-    n->list_lock.lock();
-    add_partial(n, slab, false);
-  }
-  PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
-  void* object = slab->freelist;
-  SlabCounters c = slab->ctrs();
-  slab->freelist = get_freepointer(s, object);
-  slab->counters = SlabCounters::make(c.inuse() + 1, c.objects(), false).raw;
-  if (slab->freelist == nullptr) remove_partial(n, slab);  // now full
-  n->list_lock.unlock();
-  return object;
+// Debug caches keep their full slabs on a list so that validation sees every slab.
+void add_full(KmemCacheNode* n, PageDesc* slab) {
+  n->full.add_tail(&slab->list);
+}
+void remove_full(PageDesc* slab) {
+  ListHead::del(&slab->list);
 }
 
-void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object) {
+// Debug caches: one object at a time under the node lock, from the first partial slab or a
+// new slab (the kernel's alloc_single_from_partial / alloc_single_from_new_slab), checked by
+// alloc_debug_processing. A slab that fails the checks is marked full and the next one tried.
+void* alloc_single(KmemCache* s, int node, size_t orig_size, const void* caller, uint32_t handle) {
+  KmemCacheNode* n = s->get_node(node);
+  n->list_lock.lock();
+  for (;;) {
+    if (n->partial.empty()) {
+      n->list_lock.unlock();
+      void* unused;
+      PageDesc* fresh = new_slab(s, node, false, &unused);
+      if (fresh == nullptr) return nullptr;
+      n = s->get_node(fresh->node);
+      n->list_lock.lock();
+      add_partial(n, fresh, false);
+    }
+    PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
+    void* object = slab->freelist;
+    SlabCounters c = slab->ctrs();
+    slab->freelist = get_freepointer(s, object);
+    slab->counters = SlabCounters::make(c.inuse() + 1, c.objects(), false).raw;
+    const bool ok = alloc_debug_processing(s, slab, object, orig_size, caller, handle);
+    if (!ok || slab->freelist == nullptr) {  // full, or taken out of use
+      remove_partial(n, slab);
+      add_full(n, slab);
+    }
+    if (ok) {
+      n->list_lock.unlock();
+      return object;
+    }
+  }
+}
+
+void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object, const void* caller,
+                          uint32_t handle) {
   KmemCacheNode* n = s->get_node(slab->node);
   n->list_lock.lock();
+  if (!free_debug_processing(s, slab, object, caller, handle)) {
+    n->list_lock.unlock();  // reported; the object stays allocated (quarantined)
+    return;
+  }
   void* prior = slab->freelist;
   SlabCounters c = slab->ctrs();
   set_freepointer(s, object, prior);
   slab->freelist = object;
   slab->counters = SlabCounters::make(c.inuse() - 1, c.objects(), false).raw;
   if (c.inuse() == 1 && n->nr_partial >= s->min_partial) {
-    if (prior != nullptr) remove_partial(n, slab);
+    if (prior != nullptr)
+      remove_partial(n, slab);
+    else
+      remove_full(slab);
     n->list_lock.unlock();
     discard_slab(s, slab);
     return;
   }
-  if (prior == nullptr) add_partial(n, slab, true);
+  if (prior == nullptr) {  // full -> partial
+    remove_full(slab);
+    add_partial(n, slab, true);
+  }
   n->list_lock.unlock();
 }
 
@@ -409,6 +441,7 @@ void init_slow() {
   CpuId::init();
   Topology::init();
   PageAlloc::init();
+  debug_init();  // SLUB_DEBUG applies to the kmalloc caches too
   g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
   long ms = os::env_long("SLUB_FLUSH_MS", 2000);
   g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
@@ -448,7 +481,7 @@ void* emergency_alloc(size_t size) {
   return PageAlloc::huge_alloc(size, 16, nullptr);
 }
 
-void* __slab_alloc(KmemCache* s) {
+void* __slab_alloc(KmemCache* s, size_t orig_size) {
   ensure_init();
   void* object = nullptr;
   {
@@ -461,7 +494,9 @@ void* __slab_alloc(KmemCache* s) {
     }
     const int node = Topology::node_of(cpu);
     if (SLUB_UNLIKELY(s->is_debug())) {
-      object = alloc_single(s, node);
+      uint32_t handle = 0;
+      const void* caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
+      object = alloc_single(s, node, orig_size, caller, handle);
     } else {
       KmemCacheCpu* c = per_cpu_ptr(s, cpu);
       c->lock.lock();
@@ -488,7 +523,9 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     return;
   }
   if (SLUB_UNLIKELY(s->is_debug())) {
-    free_to_partial_list(s, slab, object);
+    uint32_t handle = 0;
+    const void* caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
+    free_to_partial_list(s, slab, object, caller, handle);
     return;
   }
   KmemCacheNode* n = nullptr;
@@ -590,30 +627,45 @@ int shrink_nodes(KmemCache* s) {
   return freed;
 }
 
+// Calls fn(slab) for every slab on the node lists of `s` (partial, and full for debug
+// caches), each node's list_lock held around its slabs.
+template <typename F>
+void for_each_listed_slab(KmemCache* s, F fn) {
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    KmemCacheNode* n = s->node[i];
+    LockGuard g(n->list_lock);
+    for (ListHead* list : {&n->partial, &n->full})
+      for (ListHead* h = list->next; h != list; h = h->next)
+        fn(list_entry<PageDesc, &PageDesc::list>(h));
+  }
+}
+
+// Marks the free objects of `slab` in `map` (one bit per object index).
+void fill_free_map(const KmemCache* s, PageDesc* slab, uint64_t* map) {
+  char* base = desc_address(slab);
+  unsigned guard = slab->ctrs().objects();
+  for (void* p = slab->freelist; p != nullptr && guard-- > 0; p = get_freepointer(s, p)) {
+    const size_t idx =
+        static_cast<size_t>(static_cast<char*>(p) - base - s->red_left_pad) / s->size;
+    if (idx < kMaxObjsPerSlab) map[idx / 64] |= uint64_t{1} << (idx % 64);
+  }
+}
+
 // Reports the objects still allocated in `s` (kmem_cache_destroy of a busy cache).
 void report_leftovers(KmemCache* s, size_t slabs, size_t objects) {
   os::print("slub: kmem_cache_destroy %s: Slab cache still has objects: %zu objects in %zu slabs\n",
             s->name, objects, slabs);
   unsigned shown = 0;
-  for (int i = 0; i < s->nr_nodes && shown < 8; ++i) {
-    KmemCacheNode* n = s->node[i];
-    LockGuard g(n->list_lock);
-    for (ListHead* h = n->partial.next; h != &n->partial && shown < 8; h = h->next) {
-      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
-      uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
-      char* base = desc_address(slab);
-      for (void* p = slab->freelist; p != nullptr; p = get_freepointer(s, p)) {
-        size_t idx = static_cast<size_t>(static_cast<char*>(p) - base) / s->size;
-        free_map[idx / 64] |= uint64_t{1} << (idx % 64);
+  for_each_listed_slab(s, [&](PageDesc* slab) {
+    uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
+    fill_free_map(s, slab, free_map);
+    for (unsigned idx = 0; idx < slab->ctrs().objects() && shown < 8; ++idx)
+      if (!(free_map[idx / 64] >> (idx % 64) & 1)) {
+        os::print("slub:   object %p still allocated\n",
+                  static_cast<void*>(s->object_at(desc_address(slab), idx)));
+        ++shown;
       }
-      for (unsigned idx = 0; idx < slab->ctrs().objects() && shown < 8; ++idx)
-        if (!(free_map[idx / 64] >> (idx % 64) & 1)) {
-          os::print("slub:   object %p still allocated\n",
-                    static_cast<void*>(base + size_t{idx} * s->size));
-          ++shown;
-        }
-    }
-  }
+  });
 }
 }  // namespace
 
@@ -621,6 +673,92 @@ int cache_shrink(KmemCache* s) {
   LockGuard g(g_slab_mutex);
   flush_all(s);
   return shrink_nodes(s);
+}
+
+int cache_validate(KmemCache* s) {
+  LockGuard g(g_slab_mutex);
+  flush_all(s);
+  int errors = 0;
+  for_each_listed_slab(s, [&](PageDesc* slab) { errors += validate_slab(s, slab); });
+  return errors;
+}
+
+namespace {
+// One line of alloc_calls / free_calls: a call site and what its objects have in common.
+struct CallSite {
+  const void* addr;
+  long count;
+  uint64_t min_age, max_age, sum_age;
+  int min_tid, max_tid;
+  uint64_t cpus;  // CPUs 0..63 seen (a summary, as the kernel's cpus= list)
+};
+}  // namespace
+
+int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
+  if (s->track_off == 0) return -1;
+  constexpr int kMaxSites = 256;
+  CallSite sites[kMaxSites];
+  int nsites = 0;
+  long dropped = 0;
+  const uint64_t now = os::now_ns();
+  {
+    LockGuard g(g_slab_mutex);
+    flush_all(s);
+    for_each_listed_slab(s, [&](PageDesc* slab) {
+      uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
+      fill_free_map(s, slab, free_map);
+      for (unsigned i = 0; i < slab->ctrs().objects(); ++i) {
+        const bool is_free = (free_map[i / 64] >> (i % 64)) & 1;
+        if (is_free != free_calls) continue;
+        const Track* t = get_track(s, s->object_at(desc_address(slab), i),
+                                   free_calls ? kTrackFree : kTrackAlloc);
+        if (t->addr == nullptr) continue;
+        const uint64_t age = (now - t->when_ns) / 1000000;
+        int k = 0;
+        while (k < nsites && sites[k].addr != t->addr) ++k;
+        if (k == nsites) {
+          if (nsites == kMaxSites) {
+            ++dropped;
+            continue;
+          }
+          sites[nsites++] = {t->addr, 0, age, age, 0, t->tid, t->tid, 0};
+        }
+        CallSite& c = sites[k];
+        c.count++;
+        c.sum_age += age;
+        if (age < c.min_age) c.min_age = age;
+        if (age > c.max_age) c.max_age = age;
+        if (t->tid < c.min_tid) c.min_tid = t->tid;
+        if (t->tid > c.max_tid) c.max_tid = t->tid;
+        if (t->cpu >= 0 && t->cpu < 64) c.cpus |= uint64_t{1} << t->cpu;
+      }
+    });
+  }
+  // Most frequent first (insertion sort: a few hundred entries at most).
+  for (int i = 1; i < nsites; ++i)
+    for (int j = i; j > 0 && sites[j].count > sites[j - 1].count; --j) {
+      CallSite tmp = sites[j];
+      sites[j] = sites[j - 1];
+      sites[j - 1] = tmp;
+    }
+  for (int i = 0; i < nsites; ++i) {
+    char sym[256], line[512];
+    symbolize(sites[i].addr, sym, sizeof sym);
+    int n = snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=0x%llx\n",
+                     sites[i].count, sym, static_cast<unsigned long long>(sites[i].min_age),
+                     static_cast<unsigned long long>(sites[i].sum_age / sites[i].count),
+                     static_cast<unsigned long long>(sites[i].max_age), sites[i].min_tid,
+                     sites[i].max_tid, static_cast<unsigned long long>(sites[i].cpus));
+    if (n > 0 && write(fd, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1) < 0)
+      break;
+  }
+  if (dropped != 0) {
+    char line[96];
+    int n =
+        snprintf(line, sizeof line, "%7ld objects from further call sites not shown\n", dropped);
+    if (n > 0 && write(fd, line, n) < 0) return nsites;
+  }
+  return nsites;
 }
 
 int cache_destroy(KmemCache* s) {

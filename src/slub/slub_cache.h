@@ -20,25 +20,14 @@ namespace slub {
 void ensure_init();
 extern std::atomic<int> g_init_state;  // 2 when ready
 
-SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s);
+// `orig_size` is what the user asked for (kept by debug kmalloc caches).
+SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s, size_t orig_size);
 SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
-
-inline void* get_freepointer(const KmemCache* s, const void* object) {
-  // May race with the object being handed out elsewhere (fast path): a stale value only makes
-  // the following compare-and-swap fail. The memory is always mapped.
-  return __atomic_load_n(
-      reinterpret_cast<void* const*>(static_cast<const char*>(object) + s->offset),
-      __ATOMIC_RELAXED);
-}
-inline void set_freepointer(const KmemCache* s, void* object, void* fp) {
-  __atomic_store_n(reinterpret_cast<void**>(static_cast<char*>(object) + s->offset), fp,
-                   __ATOMIC_RELAXED);
-}
 
 // Allocation fast path: about 15 instructions and one locked cmpxchg16b. Reads tid before the
 // freelist; a busy tid (a slow path holds the slot) or an empty freelist goes slow. Debug
 // caches never get a CPU freelist, so they always go slow without testing anything here.
-SLUB_FAST_PATH void* slab_alloc(KmemCache* s) {
+SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
   for (;;) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
@@ -51,7 +40,7 @@ SLUB_FAST_PATH void* slab_alloc(KmemCache* s) {
                                {reinterpret_cast<uint64_t>(next), tid + kTidStep})))
       return object;
   }
-  return __slab_alloc(s);
+  return __slab_alloc(s, orig_size);
 }
 
 // Free fast path: only for an object of this CPU's active slab. Reads tid, then the active
@@ -78,6 +67,11 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
                         kmem_ctor_t ctor);
 int cache_destroy(KmemCache* s);
 int cache_shrink(KmemCache* s);
+// Flushes the CPU slabs and checks every slab on the node lists (all slabs, for debug caches,
+// which keep full slabs on a list too). Returns the number of errors found.
+int cache_validate(KmemCache* s);
+// Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U).
+int cache_print_calls(KmemCache* s, bool free_calls, int fd);
 void cache_get_info(const KmemCache* s, kmem_cache_info* info);
 // Flushes every CPU's slab and partials of `s` back to the node lists. Returns slabs flushed.
 int flush_all(KmemCache* s);

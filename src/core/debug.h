@@ -1,0 +1,85 @@
+// core/debug: the debug sanity mode, as the kernel's slub_debug. Compiled in always, switched
+// on per cache by creation flags or by SLUB_DEBUG at start-up:
+//   F consistency checks on free (slab, object boundary, double free, counters)
+//   Z red zones around objects (and past the requested size of kmalloc blocks)
+//   P poison free objects (0x6b..., last byte 0xa5; padding 0x5a), checked when handed out
+//   U record the last alloc and free (caller, short stack, thread, CPU, time)
+//   T trace every alloc and free
+// A debug cache never has a CPU freelist (so it never takes the lockless fast path) and does
+// each alloc and free under its node's list_lock; every function here that touches a slab is
+// called with that lock held. Reports go to stderr or SLUB_DEBUG_LOG, in the kernel's format,
+// without calling malloc; after a report the allocator repairs what it can and carries on,
+// or aborts with SLUB_DEBUG_ABORT=1.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/kmem_cache.h"
+
+namespace slub {
+
+// Poison and red-zone bytes (include/linux/poison.h).
+inline constexpr uint8_t kPoisonInuse = 0x5a;  // padding, and a new slab
+inline constexpr uint8_t kPoisonFree = 0x6b;   // free object body
+inline constexpr uint8_t kPoisonEnd = 0xa5;    // last byte of a free object body
+inline constexpr uint8_t kRedInactive = 0xbb;  // red zone of a free object
+inline constexpr uint8_t kRedActive = 0xcc;    // red zone of an allocated object
+
+// The last alloc or free of an object (U), stored after the object.
+struct Track {
+  const void* addr;  // the caller of the allocator
+  uint32_t handle;   // stack depot handle of a short backtrace, 0 if none
+  int32_t cpu;
+  int32_t tid;
+  uint32_t unused;
+  uint64_t when_ns;  // CLOCK_MONOTONIC
+};
+static_assert(sizeof(Track) == kTrackSize);
+enum TrackItem { kTrackAlloc = 0, kTrackFree = 1 };
+
+// Reads SLUB_DEBUG, SLUB_DEBUG_LOG and SLUB_DEBUG_ABORT (once, at start-up; no malloc).
+void debug_init();
+// The creation flags of a cache named `name` once SLUB_DEBUG is applied (kmem_cache_flags).
+unsigned long kmem_cache_flags(const char* name, unsigned long flags);
+// Parses a slub_debug string and answers for `name` (exposed for tests).
+unsigned long debug_flags_for(const char* spec, const char* name, unsigned long flags);
+
+// Prepares a new slab of a debug cache (no lock needed: nobody else sees it yet).
+void setup_slab_debug(KmemCache* s, PageDesc* slab, unsigned objects);
+
+// Checks an object being handed out and marks it allocated. False: do not hand it out.
+// `handle` is the caller's stack (stack_depot_capture), taken before the node lock.
+bool alloc_debug_processing(KmemCache* s, PageDesc* slab, void* object, size_t orig_size,
+                            const void* caller, uint32_t handle);
+// Checks an object being freed and marks it free. False: it must not be freed.
+bool free_debug_processing(KmemCache* s, PageDesc* slab, void* object, const void* caller,
+                           uint32_t handle);
+// Checks a whole slab (counters, freelist, every object). Returns the errors found.
+int validate_slab(KmemCache* s, PageDesc* slab);
+
+// Reports of bad frees seen before a slab is locked.
+void report_invalid_pointer(KmemCache* s, PageDesc* slab, const void* p);
+void report_wrong_cache(KmemCache* s, KmemCache* owner, PageDesc* slab, const void* p);
+
+// The size the user asked for (kmalloc caches with Z or U), else object_size.
+size_t get_orig_size(const KmemCache* s, const void* object);
+Track* get_track(const KmemCache* s, void* object, TrackItem item);
+
+// The user's call into the allocator: the first return address on the stack outside the
+// allocator. With `handle`, also stores the backtrace from there in the deduplicating stack
+// depot (0 if none). Call it before taking any lock: it unwinds the stack.
+const void* debug_caller(uint32_t* handle);
+// Writes "  sym+0xoff/0xsize [module]" lines for a depot handle.
+void print_stack(uint32_t handle);
+// Describes `addr` as "sym+0xoff/0xsize [module]" into buf.
+void symbolize(const void* addr, char* buf, size_t len);
+
+// Output of reports (stderr or SLUB_DEBUG_LOG); serialised by a report lock.
+void debug_print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void report_lock();
+void report_unlock();
+int debug_fd();
+long debug_errors();  // BUG reports so far
+
+}  // namespace slub
