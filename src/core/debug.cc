@@ -124,7 +124,7 @@ bool lookup(const char* spec, const char* name, unsigned long* out, char* unknow
 }
 
 // ---- stack depot --------------------------------------------------------------------------
-constexpr int kDepotFrames = 8;
+constexpr int kDepotFrames = 6;
 constexpr size_t kDepotSlots = 8192;
 
 struct DepotEntry {
@@ -138,54 +138,100 @@ constinit SpinLock g_depot_lock;
 SLUB_TLS bool t_unwinding = false;
 SLUB_TLS int t_tid = 0;
 
+bool in_allocator(const void* ip);
+
 struct UnwindState {
   const void** ips;
   int n;
   int max;
+  int user_max;  // stop after this many frames outside the allocator (unwinding is costly)
+  int user;
 };
 
 _Unwind_Reason_Code unwind_cb(struct _Unwind_Context* ctx, void* arg) {
   auto* st = static_cast<UnwindState*>(arg);
-  if (st->n >= st->max) return _URC_END_OF_STACK;
-  st->ips[st->n++] = reinterpret_cast<const void*>(_Unwind_GetIP(ctx));
+  if (st->n >= st->max || st->user >= st->user_max) return _URC_END_OF_STACK;
+  const void* ip = reinterpret_cast<const void*>(_Unwind_GetIP(ctx));
+  st->ips[st->n++] = ip;
+  if (st->user > 0 || !in_allocator(ip)) st->user++;
   return _URC_NO_REASON;
 }
 
-// Current return addresses, innermost first; 0 if already unwinding on this thread.
-int backtrace_now(const void** ips, int max) {
+// Current return addresses, innermost first, up to `user_frames` past the allocator's own;
+// 0 if already unwinding on this thread.
+int backtrace_now(const void** ips, int max, int user_frames) {
   if (t_unwinding) return 0;
   t_unwinding = true;
-  UnwindState st{ips, 0, max};
+  UnwindState st{ips, 0, max, user_frames, 0};
   _Unwind_Backtrace(unwind_cb, &st);
   t_unwinding = false;
   return st.n;
 }
 
-// Our own module, to skip the allocator's frames in call traces.
-const void* own_base() {
-  static const void* base = nullptr;
-  if (base == nullptr) {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<const void*>(&own_base), &info) != 0) base = info.dli_fbase;
+// Is `ip` inside the allocator? When slub is a shared object (LD_PRELOAD), that is its
+// executable segment, found once with dl_iterate_phdr. When it is linked into the program,
+// the symbol name decides (slower: dladdr), remembered in a small cache of answers.
+struct TextRange {
+  uintptr_t lo = 0, hi = 0;
+  bool shared = false;  // slub is its own module
+  bool ready = false;
+};
+constinit TextRange g_text;
+
+int find_text(struct dl_phdr_info* info, size_t, void* arg) {
+  auto* base = static_cast<const char*>(arg);
+  if (reinterpret_cast<const char*>(info->dlpi_addr) != base && info->dlpi_addr != 0) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    const uintptr_t self = reinterpret_cast<uintptr_t>(&find_text);
+    if (self >= lo && self < lo + ph.p_memsz) {
+      g_text.lo = lo;
+      g_text.hi = lo + ph.p_memsz;
+      g_text.shared = info->dlpi_name != nullptr && info->dlpi_name[0] != '\0';
+      return 1;
+    }
   }
-  return base;
+  return 0;
 }
 
+bool named_like_allocator(const char* n) {
+  static const char* const kPrefixes[] = {"_ZN4slub", "slub_", "kmem_cache_", "_Znw", "_Zna",
+                                          "_Zdl", "_Zda", "__libc_"};
+  static const char* const kNames[] = {"malloc", "free", "calloc", "realloc", "reallocarray",
+                                       "posix_memalign", "aligned_alloc", "memalign", "valloc",
+                                       "pvalloc", "free_sized", "free_aligned_sized"};
+  for (const char* p : kPrefixes)
+    if (strncmp(n, p, strlen(p)) == 0) return true;
+  for (const char* k : kNames)
+    if (strcmp(n, k) == 0) return true;
+  return false;
+}
+
+struct IpAnswer {
+  uintptr_t ip;
+  bool inside;
+};
+constinit IpAnswer g_ip_cache[256] = {};
+
 bool in_allocator(const void* ip) {
+  const auto a = reinterpret_cast<uintptr_t>(ip);
+  if (!g_text.ready) {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<const void*>(&find_text), &info) != 0)
+      dl_iterate_phdr(find_text, info.dli_fbase);
+    g_text.ready = true;
+  }
+  if (a < g_text.lo || a >= g_text.hi) return false;
+  if (g_text.shared) return true;
+  IpAnswer& slot = g_ip_cache[(a >> 4) & 255];
+  if (slot.ip == a) return slot.inside;
   Dl_info info;
-  return dladdr(ip, &info) != 0 && info.dli_fbase == own_base() &&
-         // A static link puts the program in the same module: judge by symbol name.
-         (info.dli_sname == nullptr
-              ? true
-              : (strncmp(info.dli_sname, "_ZN4slub", 8) == 0 ||
-                 strncmp(info.dli_sname, "slub_", 5) == 0 ||
-                 strncmp(info.dli_sname, "kmem_cache_", 11) == 0 ||
-                 strcmp(info.dli_sname, "malloc") == 0 || strcmp(info.dli_sname, "free") == 0 ||
-                 strcmp(info.dli_sname, "calloc") == 0 || strcmp(info.dli_sname, "realloc") == 0 ||
-                 strncmp(info.dli_sname, "_Znw", 4) == 0 ||
-                 strncmp(info.dli_sname, "_Zna", 4) == 0 ||
-                 strncmp(info.dli_sname, "_Zdl", 4) == 0 ||
-                 strncmp(info.dli_sname, "_Zda", 4) == 0));
+  const bool inside = dladdr(ip, &info) == 0 || info.dli_sname == nullptr ||
+                      named_like_allocator(info.dli_sname);
+  slot = {a, inside};
+  return inside;
 }
 
 // ---- output -------------------------------------------------------------------------------
@@ -249,7 +295,7 @@ void print_section(const char* level, const void* addr, size_t len) {
 
 void print_call_trace() {
   const void* ips[32];
-  int n = backtrace_now(ips, 32);
+  int n = backtrace_now(ips, 32, 12);
   int i = 0;
   while (i < n && in_allocator(ips[i])) ++i;
   if (i == n) i = 0;  // could not tell: show everything
@@ -361,7 +407,7 @@ void init_object(const KmemCache* s, char* p, uint8_t val) {
     memset(p - s->red_left_pad, val, s->red_left_pad);
     if (s->orig_off != 0 && val == kRedActive) poison_size = get_orig_size(s, p);
   }
-  if (s->flags & kObjectPoison) {
+  if ((s->flags & kObjectPoison) && poison_size != 0) {  // malloc(0) keeps no bytes
     memset(p, kPoisonFree, poison_size - 1);
     p[poison_size - 1] = static_cast<char>(kPoisonEnd);
   }
@@ -732,7 +778,7 @@ uint32_t depot_insert(const void* const* frames, int n) {
 
 const void* debug_caller(uint32_t* handle) {
   const void* ips[32];
-  const int n = backtrace_now(ips, 32);
+  const int n = backtrace_now(ips, 32, handle != nullptr ? kDepotFrames : 1);
   int i = 0;
   while (i < n && in_allocator(ips[i])) ++i;
   if (i == n) i = 0;  // could not tell (a static link without symbols): the innermost frame

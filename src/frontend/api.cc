@@ -38,18 +38,24 @@ const char* why_not_owned(const void* p, const PageDesc* d) {
   }
 }
 
-// Usable bytes of the block `p` starts (d = its descriptor), 0 if it is not one of ours. Debug
-// kmalloc caches keep the requested size: writing past it is a reported bug.
-size_t block_size(const void* p, const PageDesc* d) {
+// Usable bytes of the block `p` starts (d = its descriptor); false if it is not one of ours.
+// Debug kmalloc caches keep the requested size: writing past it is a reported bug.
+bool block_size(const void* p, const PageDesc* d, size_t* out) {
   if (d != nullptr) {
-    if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))
-      return SLUB_UNLIKELY(d->cache->orig_off != 0) ? get_orig_size(d->cache, p)
-                                                    : d->cache->object_size;
-    if (d->kind == PageKind::kLarge && desc_address(d) == p) return kPageSize << d->order;
+    if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p)) {
+      *out = SLUB_UNLIKELY(d->cache->orig_off != 0) ? get_orig_size(d->cache, p)
+                                                     : d->cache->object_size;
+      return true;
+    }
+    if (d->kind == PageKind::kLarge && desc_address(d) == p) {
+      *out = kPageSize << d->order;
+      return true;
+    }
   } else if (HugeHeader* h = PageAlloc::huge_header(p)) {
-    return h->usable;
+    *out = h->usable;
+    return true;
   }
-  return 0;
+  return false;
 }
 
 // Large and huge blocks are zero when they come from clean pages.
@@ -109,8 +115,8 @@ void free_slow(void* p, PageDesc* d) {
 size_t usable_size(const void* p) {
   if (p == nullptr) return 0;
   PageDesc* d = PageMap::desc_of(p);
-  size_t n = block_size(p, d);
-  if (n == 0) report_bad_pointer("malloc_usable_size", p, why_not_owned(p, d));
+  size_t n = 0;
+  if (!block_size(p, d, &n)) report_bad_pointer("malloc_usable_size", p, why_not_owned(p, d));
   return n;
 }
 
@@ -136,8 +142,8 @@ void* do_realloc(void* p, size_t size) {
     return nullptr;
   }
   PageDesc* d = PageMap::desc_of(p);
-  const size_t old = block_size(p, d);
-  if (old == 0) {
+  size_t old = 0;
+  if (!block_size(p, d, &old)) {
     report_bad_pointer("realloc", p, why_not_owned(p, d));
     errno = EINVAL;
     return nullptr;

@@ -495,7 +495,9 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
     const int node = Topology::node_of(cpu);
     if (SLUB_UNLIKELY(s->is_debug())) {
       uint32_t handle = 0;
-      const void* caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
+      const void* caller = nullptr;  // found by unwinding: only U and T need it
+      if (s->track_off != 0 || (s->flags & SLAB_TRACE))
+        caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
       object = alloc_single(s, node, orig_size, caller, handle);
     } else {
       KmemCacheCpu* c = per_cpu_ptr(s, cpu);
@@ -524,7 +526,9 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
   }
   if (SLUB_UNLIKELY(s->is_debug())) {
     uint32_t handle = 0;
-    const void* caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
+    const void* caller = nullptr;
+    if (s->track_off != 0 || (s->flags & SLAB_TRACE))
+      caller = debug_caller(s->track_off != 0 ? &handle : nullptr);
     free_to_partial_list(s, slab, object, caller, handle);
     return;
   }
