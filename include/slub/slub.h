@@ -133,6 +133,9 @@ int slub_flush_idle(void);
 /* Prints a table of the caches in use and the page allocator's counts on stderr. libslub.so
  * does this at exit when SLUB_REPORT=1. */
 void slub_print_report(void);
+/* For every cache that tracks users (U), the call sites of its live objects on stderr: a leak
+ * summary. libslub.so prints it after the report at exit when SLUB_REPORT=1. */
+void slub_print_alloc_calls(void);
 
 #ifdef __cplusplus
 }

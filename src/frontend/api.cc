@@ -44,7 +44,7 @@ bool block_size(const void* p, const PageDesc* d, size_t* out) {
   if (d != nullptr) {
     if (d->kind == PageKind::kSlab && is_object_start(d->cache, d, p)) {
       *out = SLUB_UNLIKELY(d->cache->orig_off != 0) ? get_orig_size(d->cache, p)
-                                                     : d->cache->object_size;
+                                                    : d->cache->object_size;
       return true;
     }
     if (d->kind == PageKind::kLarge && desc_address(d) == p) {
@@ -408,4 +408,25 @@ SLUB_EXPORT void slub_print_report(void) {
       "# page allocator: %zu chunks of 2 MiB, %zu free pages (%zu resident), %zu huge blocks "
       "(%zu KiB)\n",
       ps.chunks, ps.free_pages, ps.dirty_pages, ps.huge_blocks, ps.huge_bytes >> 10);
+}
+
+// With U (SLUB_DEBUG=U...), the call sites of the objects still allocated, per cache: what the
+// kernel shows in /sys/kernel/slab/<cache>/alloc_calls, here at exit, a leak summary.
+SLUB_EXPORT void slub_print_alloc_calls(void) {
+  KmemCache* tracked[64];
+  int n = 0;
+  {
+    LockGuard g(g_slab_mutex);
+    for (ListHead* h = g_cache_list.next; h != &g_cache_list && n < 64; h = h->next) {
+      KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+      if (s->track_off != 0) tracked[n++] = s;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    kmem_cache_info info;
+    cache_get_info(tracked[i], &info);
+    if (info.active_objs == 0) continue;
+    os::print("# alloc_calls of %s (objects still allocated):\n", tracked[i]->name);
+    cache_print_calls(tracked[i], false, 2);
+  }
 }
