@@ -197,11 +197,11 @@ int find_text(struct dl_phdr_info* info, size_t, void* arg) {
 }
 
 bool named_like_allocator(const char* n) {
-  static const char* const kPrefixes[] = {"_ZN4slub", "slub_", "kmem_cache_", "_Znw", "_Zna",
-                                          "_Zdl", "_Zda", "__libc_"};
-  static const char* const kNames[] = {"malloc", "free", "calloc", "realloc", "reallocarray",
-                                       "posix_memalign", "aligned_alloc", "memalign", "valloc",
-                                       "pvalloc", "free_sized", "free_aligned_sized"};
+  static const char* const kPrefixes[] = {"_ZN4slub", "slub_", "kmem_cache_", "_Znw",
+                                          "_Zna",     "_Zdl",  "_Zda",        "__libc_"};
+  static const char* const kNames[] = {
+      "malloc",        "free",     "calloc", "realloc", "reallocarray", "posix_memalign",
+      "aligned_alloc", "memalign", "valloc", "pvalloc", "free_sized",   "free_aligned_sized"};
   for (const char* p : kPrefixes)
     if (strncmp(n, p, strlen(p)) == 0) return true;
   for (const char* k : kNames)
@@ -228,8 +228,8 @@ bool in_allocator(const void* ip) {
   IpAnswer& slot = g_ip_cache[(a >> 4) & 255];
   if (slot.ip == a) return slot.inside;
   Dl_info info;
-  const bool inside = dladdr(ip, &info) == 0 || info.dli_sname == nullptr ||
-                      named_like_allocator(info.dli_sname);
+  const bool inside =
+      dladdr(ip, &info) == 0 || info.dli_sname == nullptr || named_like_allocator(info.dli_sname);
   slot = {a, inside};
   return inside;
 }
@@ -272,7 +272,7 @@ void slab_fix(const KmemCache* s, const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  debug_print("FIX %s: %s\n\n", s->name, what);
+  debug_print("FIX %s: %s\n", s->name, what);
   if (g_abort) {
     debug_print("slub: SLUB_DEBUG_ABORT is set: aborting\n");
     abort();
@@ -458,6 +458,17 @@ int check_object(const KmemCache* s, const PageDesc* slab, char* p, uint8_t val)
     ++errors;
   }
   return errors;
+}
+
+// Both red zones hold the free pattern: the object is (most likely) already free.
+bool looks_free(const KmemCache* s, const char* p) {
+  auto all = [](const char* b, size_t n, uint8_t v) {
+    for (size_t i = 0; i < n; ++i)
+      if (static_cast<uint8_t>(b[i]) != v) return false;
+    return n != 0;
+  };
+  return all(p - s->red_left_pad, s->red_left_pad, kRedInactive) &&
+         all(p + s->object_size, s->inuse - s->object_size, kRedInactive);
 }
 
 bool check_slab(const KmemCache* s, PageDesc* slab) {
@@ -688,6 +699,14 @@ bool free_debug_processing(KmemCache* s, PageDesc* slab, void* object, const voi
       ok = false;
     }
   }
+  if (ok && !(s->flags & SLAB_CONSISTENCY_CHECKS) && (s->flags & SLAB_RED_ZONE) &&
+      looks_free(s, p)) {
+    // Without F there is no freelist walk, but red zones of a free object say it all.
+    report_lock();
+    object_err(s, slab, p, "Object already free");
+    report_unlock();
+    ok = false;
+  }
   if (ok && (s->flags & (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON)) &&
       check_object(s, slab, p, kRedActive) != 0)
     ok = false;
@@ -737,8 +756,12 @@ void report_invalid_pointer(KmemCache* s, PageDesc* slab, const void* p) {
 void report_wrong_cache(KmemCache* s, KmemCache* owner, PageDesc* slab, const void* p) {
   report_lock();
   slab_bug(s, "Wrong slab cache. %s but object is from %s", s->name, owner->name);
-  print_slab_info(owner, slab);
-  print_call_trace();
+  if (is_object_start(owner, slab, p))
+    print_trailer(owner, slab, static_cast<char*>(const_cast<void*>(p)));  // ends with the trace
+  else {
+    print_slab_info(owner, slab);
+    print_call_trace();
+  }
   slab_fix(s, "Object at %p not freed", p);
   report_unlock();
 }

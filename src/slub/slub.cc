@@ -748,11 +748,22 @@ int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
   for (int i = 0; i < nsites; ++i) {
     char sym[256], line[512];
     symbolize(sites[i].addr, sym, sizeof sym);
-    int n = snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=0x%llx\n",
+    char cpus[128];  // the kernel's cpu list: "0-3,7"
+    size_t used = 0;
+    cpus[0] = '\0';
+    for (int c = 0; c < 64 && used < sizeof cpus - 16; ++c) {
+      if (!((sites[i].cpus >> c) & 1)) continue;
+      int e = c;
+      while (e + 1 < 64 && ((sites[i].cpus >> (e + 1)) & 1)) ++e;
+      used += snprintf(cpus + used, sizeof cpus - used, used ? ",%d" : "%d", c);
+      if (e > c) used += snprintf(cpus + used, sizeof cpus - used, "-%d", e);
+      c = e;
+    }
+    int n = snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=%s\n",
                      sites[i].count, sym, static_cast<unsigned long long>(sites[i].min_age),
                      static_cast<unsigned long long>(sites[i].sum_age / sites[i].count),
                      static_cast<unsigned long long>(sites[i].max_age), sites[i].min_tid,
-                     sites[i].max_tid, static_cast<unsigned long long>(sites[i].cpus));
+                     sites[i].max_tid, cpus);
     if (n > 0 && write(fd, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1) < 0)
       break;
   }
