@@ -124,7 +124,7 @@ bool lookup(const char* spec, const char* name, unsigned long* out, char* unknow
 }
 
 // ---- stack depot --------------------------------------------------------------------------
-constexpr int kDepotFrames = 4;  // the caller and three more: unwinding costs ~0.3 us a frame
+constexpr int kDepotFrames = 6;
 constexpr size_t kDepotSlots = 8192;
 
 struct DepotEntry {

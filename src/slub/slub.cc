@@ -53,6 +53,7 @@ SLUB_TLS int t_slow_depth = 0;
 namespace {
 
 SLUB_TLS void* t_deferred = nullptr;  // nested frees, linked through their first word
+SLUB_TLS bool t_draining = false;     // drain_deferred is running on this thread
 
 constinit SpinLock g_init_lock;
 constinit std::atomic<bool> g_atfork_done{false};
@@ -465,10 +466,12 @@ void ensure_init() {
 }
 
 ReentryGuard::~ReentryGuard() {
-  if (--t_slow_depth == 0 && t_deferred != nullptr) {
-    ++t_slow_depth;
+  // The deferred frees run at depth 0, each in its own guard (so each is a normal free); a
+  // signal handler that frees meanwhile adds to the list, which the loop keeps draining.
+  if (--t_slow_depth == 0 && t_deferred != nullptr && !t_draining) {
+    t_draining = true;
     drain_deferred();
-    --t_slow_depth;
+    t_draining = false;
   }
 }
 

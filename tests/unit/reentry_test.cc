@@ -20,11 +20,23 @@ namespace {
 
 std::atomic<long> g_handled{0};
 std::atomic<long> g_nested{0};
+std::atomic<long> g_nested_frees{0};
 std::atomic<long> g_bad{0};
+
+// Objects allocated outside the handler, freed by it one per signal: when the signal lands in
+// a slow path, that free is deferred and must be carried out when the slow path ends.
+constexpr int kPool = 20000;
+void* g_pool[kPool];
+std::atomic<int> g_pool_next{0};
 
 void handler(int) {
   const int saved = errno;
   if (slub::t_slow_depth > 0) g_nested++;
+  const int i = g_pool_next.fetch_add(1);
+  if (i < kPool) {
+    if (slub::t_slow_depth > 0) g_nested_frees++;
+    slub_free(g_pool[i]);
+  }
   const size_t sizes[] = {24, 256, 3000, 50000};
   void* p[4];
   for (int i = 0; i < 4; ++i) {
@@ -54,6 +66,7 @@ TEST(Reentry, SignalHandlersAllocateDuringSlowPaths) {
   sa.sa_flags = SA_RESTART;
   ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
 
+  for (auto& p : g_pool) p = slub_malloc(200);
   std::atomic<bool> stop{false};
   std::atomic<long> corrupt{0};
   std::thread worker([&] {
@@ -77,7 +90,7 @@ TEST(Reentry, SignalHandlersAllocateDuringSlowPaths) {
   });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline &&
-         (g_nested.load() < 50 || g_handled.load() < 2000)) {
+         (g_nested.load() < 50 || g_nested_frees.load() < 20 || g_handled.load() < 2000)) {
     pthread_kill(worker.native_handle(), SIGUSR1);
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
@@ -87,5 +100,8 @@ TEST(Reentry, SignalHandlersAllocateDuringSlowPaths) {
   EXPECT_EQ(corrupt.load(), 0);
   EXPECT_EQ(g_bad.load(), 0);
   EXPECT_GT(g_nested.load(), 0) << "no signal arrived inside a slow path: the test proved nothing";
-  std::printf("signals handled: %ld, inside a slow path: %ld\n", g_handled.load(), g_nested.load());
+  EXPECT_GT(g_nested_frees.load(), 0) << "no deferred free was exercised";
+  for (int i = g_pool_next.load(); i < kPool; ++i) slub_free(g_pool[i]);
+  std::printf("signals handled: %ld, inside a slow path: %ld (frees deferred: %ld)\n",
+              g_handled.load(), g_nested.load(), g_nested_frees.load());
 }
