@@ -43,6 +43,19 @@ typedef void (*kmem_ctor_t)(void* object);
 struct kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
                                      unsigned long flags, kmem_ctor_t ctor);
 
+/* The same with a usercopy region [useroffset, useroffset + usersize) (the kernel's
+ * kmem_cache_create_usercopy); a cache with one is never merged with another. */
+struct kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size, size_t align,
+                                              unsigned long flags, size_t useroffset,
+                                              size_t usersize, kmem_ctor_t ctor);
+
+/* Merging (docs/MERGING.md): kmem_cache_create may return an existing compatible cache, which
+ * then counts the new name as an alias; kmem_cache_destroy of any of its names drops one
+ * reference, and the cache goes when the last one does. SLUB_NOMERGE=1 turns merging off.
+ * kmem_cache_name gives the first name. This fills `names` with up to `max` alias names and
+ * returns how many there are. */
+int kmem_cache_aliases(const struct kmem_cache* cache, const char** names, int max);
+
 /* Allocates one object; NULL with errno = ENOMEM on failure. */
 void* kmem_cache_alloc(struct kmem_cache* cache);
 /* Allocates one object and zeroes its object_size bytes. */
@@ -94,6 +107,8 @@ struct kmem_cache_info {
   size_t nr_cpu_slabs;    /* active per-CPU slabs plus per-CPU partial slabs */
   unsigned min_partial;   /* partial slabs a node keeps before freeing empty ones */
   unsigned cpu_partial;   /* per-CPU partial budget in objects */
+  int aliases;            /* other names merged into this cache */
+  char unique_id[32];     /* the kernel's ":[flags-]0000064" id if mergeable, else the name */
 };
 int kmem_cache_get_info(const struct kmem_cache* cache, struct kmem_cache_info* info);
 

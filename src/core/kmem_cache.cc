@@ -35,6 +35,8 @@ void free_cpu_slot(size_t slot) {
   g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64));
 }
 
+}  // namespace
+
 size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
   if (flags & SLAB_HWCACHE_ALIGN) {
     size_t ralign = kCacheLine;
@@ -44,7 +46,6 @@ size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
   if (align < sizeof(void*)) align = sizeof(void*);
   return align_up(align, sizeof(void*));
 }
-}  // namespace
 
 char* get_cpu_area(int cpu) {
   char* a = g_cpu_area[cpu].load(std::memory_order_acquire);

@@ -74,10 +74,18 @@ struct KmemCache {
   uint32_t cpu_partial;        // per-CPU partial budget in objects (sysfs compatible)
   uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
   kmem_ctor_t ctor;
-  int refcount;
+  uint32_t useroffset;  // usercopy region (kmem_cache_create_usercopy): keeps a cache unmerged
+  uint32_t usersize;
+  int refcount;  // creators: the first plus its aliases (merged caches)
   int nr_nodes;
   KmemCacheNode** node;  // nr_nodes entries
   ListHead list;         // registry, in creation order
+  struct AliasName {
+    char name[48];
+  };
+  AliasName* aliases;  // names of the caches merged into this one (meta memory)
+  int nr_aliases;
+  int aliases_cap;
   bool is_kmalloc;
   char name[47];
 
@@ -126,6 +134,9 @@ bool calculate_sizes(KmemCache* s, int nr_cpus);
 // The kernel's calculate_order for objects of `size` bytes with `nr_cpus` CPUs.
 unsigned calculate_order(size_t size, int nr_cpus);
 unsigned order_objects(unsigned order, size_t size);
+// The kernel's calculate_alignment: HWCACHE_ALIGN halves a cache line while the object fits
+// twice, then at least a word.
+size_t calculate_alignment(unsigned long flags, size_t align, size_t size);
 
 // Initialises `s` (already zeroed or static) and registers it. Caller holds g_slab_mutex.
 // Returns false on failure (no per-CPU slot or no memory).

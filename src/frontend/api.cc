@@ -280,20 +280,27 @@ SLUB_EXPORT int slub_owns(const void* p) {
 
 // ---- the cache API ----
 
-SLUB_EXPORT kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
-                                          unsigned long flags, kmem_ctor_t ctor) {
+SLUB_EXPORT kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size, size_t align,
+                                                   unsigned long flags, size_t useroffset,
+                                                   size_t usersize, kmem_ctor_t ctor) {
   if (name == nullptr || size == 0 || size > (kPageSize << kMaxRunOrder) ||
-      (align != 0 && (!is_pow2(align) || align > kPageSize))) {
+      (align != 0 && (!is_pow2(align) || align > (kPageSize << kMaxRunOrder))) ||
+      useroffset > size || usersize > size - useroffset) {
     if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): invalid arguments\n", name);
     errno = EINVAL;
     return nullptr;
   }
-  KmemCache* s = cache_create(name, size, align, flags, ctor);
+  KmemCache* s = cache_create(name, size, align, flags, ctor, useroffset, usersize);
   if (s == nullptr) {
     if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): out of memory\n", name);
     errno = ENOMEM;
   }
   return reinterpret_cast<kmem_cache*>(s);
+}
+
+SLUB_EXPORT kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
+                                          unsigned long flags, kmem_ctor_t ctor) {
+  return kmem_cache_create_usercopy(name, size, align, flags, 0, 0, ctor);
 }
 
 static KmemCache* K(kmem_cache* c) {
@@ -371,6 +378,13 @@ SLUB_EXPORT int kmem_cache_get_info(const kmem_cache* cache, kmem_cache_info* in
   if (cache == nullptr || info == nullptr) return -1;
   cache_get_info(K(cache), info);
   return 0;
+}
+
+SLUB_EXPORT int kmem_cache_aliases(const kmem_cache* cache, const char** names, int max) {
+  const KmemCache* s = K(cache);
+  LockGuard g(g_slab_mutex);
+  for (int i = 0; i < s->nr_aliases && i < max; ++i) names[i] = s->aliases[i].name;
+  return s->nr_aliases;
 }
 
 SLUB_EXPORT void kmem_cache_for_each(void (*fn)(const kmem_cache*, void*), void* arg) {

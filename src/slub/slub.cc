@@ -41,6 +41,7 @@
 
 #include "core/debug.h"
 #include "core/kmalloc.h"
+#include "core/merge.h"
 #include "core/meta.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
@@ -443,6 +444,7 @@ void init_slow() {
   Topology::init();
   PageAlloc::init();
   debug_init();  // SLUB_DEBUG applies to the kmalloc caches too
+  merge_init();
   g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
   long ms = os::env_long("SLUB_FLUSH_MS", 2000);
   g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
@@ -583,12 +585,22 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
 // Cache operations.
 
 KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
-                        kmem_ctor_t ctor) {
+                        kmem_ctor_t ctor, size_t useroffset, size_t usersize) {
   ensure_init();
+  const unsigned long eff = kmem_cache_flags(name, flags);  // with SLUB_DEBUG, as opened
+  {
+    LockGuard g(g_slab_mutex);
+    if (KmemCache* s = find_mergeable(size, align, eff, ctor, usersize))
+      return cache_alias(s, name, size) ? s : nullptr;
+  }
   void* m = meta::alloc(sizeof(KmemCache));
   if (m == nullptr) return nullptr;
   auto* s = new (m) KmemCache();
+  s->useroffset = static_cast<uint32_t>(useroffset);
+  s->usersize = static_cast<uint32_t>(usersize);
   LockGuard g(g_slab_mutex);
+  // Another thread may have created a compatible cache meanwhile: merging is a best effort
+  // here as in the kernel, where slab_mutex is held across; two caches are still correct.
   if (!kmem_cache_open(s, name, size, align, flags, ctor)) {
     kmem_cache_release(s);
     meta::free(s, sizeof(KmemCache));
@@ -809,6 +821,7 @@ int cache_destroy(KmemCache* s) {
     return -1;
   }
   kmem_cache_release(s);
+  free_aliases(s);
   g_slab_mutex.unlock();
   if (!s->is_kmalloc) meta::free(s, sizeof(KmemCache));
   return 0;
@@ -822,6 +835,8 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
   info->order = s->order;
   info->objs_per_slab = s->objects;
   info->min_partial = s->min_partial;
+  info->aliases = s->refcount - 1;
+  unique_id(s, info->unique_id, sizeof info->unique_id);
   info->cpu_partial = s->cpu_partial;
   size_t free_objs = 0;
   for (int i = 0; i < s->nr_nodes; ++i) {

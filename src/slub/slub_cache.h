@@ -63,8 +63,9 @@ SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
 }
 
 // The cache operations behind the public API (slub.cc).
+// Creates a cache, or returns a compatible existing one with `name` as a new alias.
 KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
-                        kmem_ctor_t ctor);
+                        kmem_ctor_t ctor, size_t useroffset, size_t usersize);
 int cache_destroy(KmemCache* s);
 int cache_shrink(KmemCache* s);
 // Flushes the CPU slabs and checks every slab on the node lists (all slabs, for debug caches,
