@@ -292,8 +292,8 @@ SLUB_EXPORT kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size
   }
   KmemCache* s = cache_create(name, size, align, flags, ctor, useroffset, usersize);
   if (s == nullptr) {
-    if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): out of memory\n", name);
-    errno = ENOMEM;
+    if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): failed\n", name);
+    if (errno != ENOSYS) errno = ENOMEM;
   }
   return reinterpret_cast<kmem_cache*>(s);
 }

@@ -45,6 +45,7 @@
 #include "core/meta.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
+#include "pal/rcu.h"
 
 namespace slub {
 
@@ -176,10 +177,24 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   return slab;
 }
 
+// After a grace period: the pages of a SLAB_TYPESAFE_BY_RCU slab go back to the page allocator.
+void rcu_free_slab(RcuHead* head) {
+  PageAlloc::free(
+      reinterpret_cast<PageDesc*>(reinterpret_cast<char*>(head) - offsetof(PageDesc, list)));
+}
+
 void discard_slab(KmemCache* s, PageDesc* slab) {
   KmemCacheNode* n = s->get_node(slab->node);
   n->nr_slabs.fetch_sub(1, std::memory_order_relaxed);
   n->total_objects.fetch_sub(slab->ctrs().objects(), std::memory_order_relaxed);
+  if (SLUB_UNLIKELY(s->flags & SLAB_TYPESAFE_BY_RCU)) {
+    // Readers inside rcu_read_lock() may still look at objects of this slab: its memory must
+    // stay of this type until they are done. The slab is on no list, so its list link is free
+    // to hold the rcu_head.
+    static_assert(sizeof(RcuHead) <= sizeof(slab->list));
+    rcu::call(reinterpret_cast<RcuHead*>(&slab->list), rcu_free_slab);
+    return;
+  }
   PageAlloc::free(slab);
 }
 
@@ -587,6 +602,12 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
 KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
                         kmem_ctor_t ctor, size_t useroffset, size_t usersize) {
   ensure_init();
+  if ((flags & SLAB_TYPESAFE_BY_RCU) && !rcu::load()) {
+    os::print("slub: kmem_cache_create(%s): SLAB_TYPESAFE_BY_RCU needs liburcu (liburcu.so.8)\n",
+              name);
+    errno = ENOSYS;
+    return nullptr;
+  }
   const unsigned long eff = kmem_cache_flags(name, flags);  // with SLUB_DEBUG, as opened
   {
     LockGuard g(g_slab_mutex);
@@ -823,6 +844,7 @@ int cache_destroy(KmemCache* s) {
   kmem_cache_release(s);
   free_aliases(s);
   g_slab_mutex.unlock();
+  if (s->flags & SLAB_TYPESAFE_BY_RCU) rcu::barrier();  // its slabs' pages come back first
   if (!s->is_kmalloc) meta::free(s, sizeof(KmemCache));
   return 0;
 }
@@ -908,6 +930,7 @@ void maybe_start_flusher() {
 
 void fork_prepare() {
   ensure_init();
+  rcu::before_fork();  // liburcu's call_rcu threads pause first: their callbacks free slabs
   cpu_area_lock();
   g_slab_mutex.lock();
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
@@ -938,10 +961,12 @@ void fork_release() {
 
 void fork_parent() {
   fork_release();
+  rcu::after_fork_parent();
 }
 
 void fork_child() {
   fork_release();
+  rcu::after_fork_child();
   g_flusher_started.store(false);  // the flusher thread did not survive fork
 }
 
