@@ -72,6 +72,11 @@ void for_each_cpu_slot(const KmemCache* s, F fn) {
     if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) fn(c);
 }
 
+// Counts an event on the calling CPU's slot of `s` (slow paths; nothing if it has no area).
+void stat_here(const KmemCache* s, slub_stat_item item) {
+  if (KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current())) stat(c, item);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
 
@@ -150,8 +155,9 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   unsigned objects = s->objects;
   PageDesc* slab = PageAlloc::alloc(s->order, node, PageKind::kSlab);
   if (slab == nullptr && s->order != s->min_order) {
-    slab = PageAlloc::alloc(s->min_order, node, PageKind::kSlab);  // ORDER_FALLBACK
+    slab = PageAlloc::alloc(s->min_order, node, PageKind::kSlab);
     objects = s->min_objects;
+    if (slab != nullptr) stat_here(s, ORDER_FALLBACK);
   }
   if (slab == nullptr) return nullptr;
   slab->cache = s;
@@ -187,6 +193,7 @@ void discard_slab(KmemCache* s, PageDesc* slab) {
   KmemCacheNode* n = s->get_node(slab->node);
   n->nr_slabs.fetch_sub(1, std::memory_order_relaxed);
   n->total_objects.fetch_sub(slab->ctrs().objects(), std::memory_order_relaxed);
+  stat_here(s, FREE_SLAB);
   if (SLUB_UNLIKELY(s->flags & SLAB_TYPESAFE_BY_RCU)) {
     // Readers inside rcu_read_lock() may still look at objects of this slab: its memory must
     // stay of this type until they are done. The slab is on no list, so its list link is free
@@ -243,7 +250,8 @@ void put_cpu_partial(KmemCache* s, PageDesc* slab) {
   PageDesc* old = c->partial;
   int slabs = old != nullptr ? old->cpu_partial.slabs : 0;
   if (old != nullptr && slabs >= static_cast<int>(s->cpu_partial_slabs)) {
-    drain = old;  // CPU_PARTIAL_DRAIN
+    drain = old;
+    stat(c, CPU_PARTIAL_DRAIN);
     old = nullptr;
     slabs = 0;
   }
@@ -273,13 +281,17 @@ void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
     if (cmpxchg_slab(slab, old_fl, old, fl != nullptr ? fl : old_fl, nw)) break;
   }
   KmemCacheNode* n = s->get_node(slab->node);
+  if (old_fl != nullptr) stat_here(s, DEACTIVATE_REMOTE_FREES);
   if (nw.inuse() == 0 && n->nr_partial >= s->min_partial) {
-    discard_slab(s, slab);  // DEACTIVATE_EMPTY
+    stat_here(s, DEACTIVATE_EMPTY);
+    discard_slab(s, slab);
   } else if (fl != nullptr || old_fl != nullptr) {
+    stat_here(s, old_fl != nullptr ? DEACTIVATE_TO_TAIL : DEACTIVATE_TO_HEAD);
     LockGuard g(n->list_lock);
     add_partial(n, slab, old_fl != nullptr);  // remote frees arrived: tail, else head
+  } else {
+    stat_here(s, DEACTIVATE_FULL);  // on no list until a free makes it partial
   }
-  // else DEACTIVATE_FULL: on no list until a free makes it partial
 }
 
 // The node's partial list: the first slab becomes the CPU slab (its freelist returned in *fl),
@@ -294,10 +306,12 @@ PageDesc* get_partial_node(KmemCache* s, KmemCacheNode* n, KmemCacheCpu* c, void
     remove_partial(n, slab);
     if (got == nullptr) {
       *fl = freeze_slab(slab);
-      got = slab;  // ALLOC_FROM_PARTIAL
+      got = slab;
+      stat(c, ALLOC_FROM_PARTIAL);
       if (!s->has_cpu_partial()) break;
     } else {
-      PageDesc* old = c->partial;  // CPU_PARTIAL_NODE
+      stat(c, CPU_PARTIAL_NODE);
+      PageDesc* old = c->partial;
       slab->cpu_partial.next = old;
       slab->cpu_partial.slabs = (old != nullptr ? old->cpu_partial.slabs : 0) + 1;
       c->partial = slab;
@@ -310,11 +324,16 @@ PageDesc* get_partial_node(KmemCache* s, KmemCacheNode* n, KmemCacheCpu* c, void
 // Finds objects for the CPU in SLUB's order. c->lock held, slot busy, CPU freelist empty.
 void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
   if (c->slab != nullptr) {
-    void* fl = get_freelist(c->slab);  // ALLOC_REFILL: remote frees to our slab
-    if (fl != nullptr) return fl;
-    c->slab = nullptr;  // DEACTIVATE_BYPASS: full, unfrozen, on no list
+    void* fl = get_freelist(c->slab);  // remote frees to our slab
+    if (fl != nullptr) {
+      stat(c, ALLOC_REFILL);
+      return fl;
+    }
+    c->slab = nullptr;  // full, unfrozen, on no list
+    stat(c, DEACTIVATE_BYPASS);
   }
-  while (c->partial != nullptr) {  // CPU_PARTIAL_ALLOC
+  while (c->partial != nullptr) {
+    stat(c, CPU_PARTIAL_ALLOC);
     PageDesc* slab = c->partial;
     c->partial = slab->cpu_partial.next;
     if (slab->cpu_partial.next != nullptr)
@@ -328,7 +347,10 @@ void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
   void* fl = nullptr;
   PageDesc* slab = get_partial_node(s, s->get_node(node), c, &fl);
   // Other nodes' partial lists come with the NUMA work (get_any_partial).
-  if (slab == nullptr) slab = new_slab(s, node, true, &fl);  // ALLOC_SLAB
+  if (slab == nullptr) {
+    slab = new_slab(s, node, true, &fl);
+    if (slab != nullptr) stat(c, ALLOC_SLAB);
+  }
   if (slab == nullptr) return nullptr;
   __atomic_store_n(&c->slab, slab, __ATOMIC_RELAXED);
   return fl;
@@ -410,6 +432,7 @@ int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c) {
   void* fl = freeze_cpu_freelist(c);
   PageDesc* slab = c->slab;
   PageDesc* partial = c->partial;
+  if (slab != nullptr) stat(c, CPUSLAB_FLUSH);
   __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   c->partial = nullptr;
   publish_cpu_freelist(c, nullptr);
@@ -513,6 +536,7 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
       return nullptr;
     }
     const int node = Topology::node_of(cpu);
+    stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH);
     if (SLUB_UNLIKELY(s->is_debug())) {
       uint32_t handle = 0;
       const void* caller = nullptr;  // found by unwinding: only U and T need it
@@ -544,6 +568,7 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     defer_free(object);
     return;
   }
+  stat_here(s, FREE_SLOWPATH);
   if (SLUB_UNLIKELY(s->is_debug())) {
     uint32_t handle = 0;
     const void* caller = nullptr;
@@ -575,24 +600,35 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
         on_node_partial = slab->on_node_partial;
       }
     }
-    if (cmpxchg_slab(slab, prior, old, object, nw)) break;  // else CMPXCHG_DOUBLE_FAIL
+    if (cmpxchg_slab(slab, prior, old, object, nw)) break;
+    stat_here(s, CMPXCHG_DOUBLE_FAIL);
   }
   if (n == nullptr) {
-    if (!was_frozen && s->has_cpu_partial() && prior == nullptr)
-      put_cpu_partial(s, slab);  // CPU_PARTIAL_FREE: the freeing CPU adopts the full slab
-    return;                      // else FREE_FROZEN: the owner picks it up in get_freelist
+    if (was_frozen) {
+      stat_here(s, FREE_FROZEN);  // the owner picks it up in get_freelist
+    } else if (s->has_cpu_partial() && prior == nullptr) {
+      stat_here(s, CPU_PARTIAL_FREE);  // the freeing CPU adopts the full slab
+      put_cpu_partial(s, slab);
+    }
+    return;
   }
   if (prior != nullptr && !on_node_partial) {  // on some CPU's partial chain
     n->list_lock.unlock();
     return;
   }
   if (nw.inuse() == 0 && n->nr_partial >= s->min_partial) {
-    if (prior != nullptr) remove_partial(n, slab);  // FREE_REMOVE_PARTIAL; else it was full
+    if (prior != nullptr) {  // else it was full, on no list
+      remove_partial(n, slab);
+      stat_here(s, FREE_REMOVE_PARTIAL);
+    }
     n->list_lock.unlock();
-    discard_slab(s, slab);  // FREE_SLAB
+    discard_slab(s, slab);
     return;
   }
-  if (!s->has_cpu_partial() && prior == nullptr) add_partial(n, slab, true);  // FREE_ADD_PARTIAL
+  if (!s->has_cpu_partial() && prior == nullptr) {
+    add_partial(n, slab, true);
+    stat_here(s, FREE_ADD_PARTIAL);
+  }
   n->list_lock.unlock();
 }
 

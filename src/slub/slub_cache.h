@@ -37,8 +37,11 @@ SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
     void* next = get_freepointer(s, object);
     DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
     if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(next), tid + kTidStep})))
+                               {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
+      stat(c, ALLOC_FASTPATH);
       return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
   }
   return __slab_alloc(s, orig_size);
 }
@@ -56,8 +59,11 @@ SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
     set_freepointer(s, object, reinterpret_cast<void*>(head));
     DoubleWord expected{head, tid};
     if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(object), tid + kTidStep})))
+                               {reinterpret_cast<uint64_t>(object), tid + kTidStep}))) {
+      stat(c, FREE_FASTPATH);
       return;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
   }
   __slab_free(s, slab, object);
 }

@@ -1,0 +1,114 @@
+/* slub statistics: the kernel's SLUB counters (enum stat_item in mm/slub.c), and the layout of
+ * the per-process statistics area that tools/slabinfo reads from outside the program.
+ *
+ * Counters are kept per CPU slot without atomics and summed when read (a count may be lost
+ * when two threads share a slot at the same instant, as in the kernel). */
+#ifndef SLUB_STATS_H
+#define SLUB_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum slub_stat_item {
+  ALLOC_FASTPATH,          /* allocation from the CPU freelist */
+  FREE_FASTPATH,           /* free to the CPU freelist */
+  ALLOC_SLOWPATH,          /* allocation by the slow path */
+  FREE_SLOWPATH,           /* free by the slow path */
+  FREE_FROZEN,             /* free to a frozen slab (another CPU's active slab) */
+  FREE_ADD_PARTIAL,        /* free made a slab partial: added to a node partial list */
+  FREE_REMOVE_PARTIAL,     /* free made a partial slab empty: removed from the list */
+  ALLOC_FROM_PARTIAL,      /* CPU slab taken from a node partial list */
+  ALLOC_SLAB,              /* CPU slab taken from the page allocator */
+  ALLOC_REFILL,            /* CPU freelist refilled from its slab's remote frees */
+  ALLOC_NODE_MISMATCH,     /* CPU slab on the wrong node */
+  FREE_SLAB,               /* slab returned to the page allocator */
+  CPUSLAB_FLUSH,           /* CPU slab flushed (shrink, destroy, flusher) */
+  DEACTIVATE_FULL,         /* retired CPU slab was full */
+  DEACTIVATE_EMPTY,        /* retired CPU slab was empty and freed */
+  DEACTIVATE_TO_HEAD,      /* retired CPU slab to the head of the partial list */
+  DEACTIVATE_TO_TAIL,      /* retired CPU slab to the tail of the partial list */
+  DEACTIVATE_REMOTE_FREES, /* retired CPU slab had remote frees */
+  DEACTIVATE_BYPASS,       /* CPU slab ran full and was dropped without deactivation */
+  ORDER_FALLBACK,          /* new slab of the minimal order because the preferred failed */
+  CMPXCHG_DOUBLE_CPU_FAIL, /* fast-path compare-and-swap failed: retried */
+  CMPXCHG_DOUBLE_FAIL,     /* slab compare-and-swap failed: retried */
+  CPU_PARTIAL_ALLOC,       /* CPU slab taken from the CPU partial chain */
+  CPU_PARTIAL_FREE,        /* free adopted a full slab into the CPU partial chain */
+  CPU_PARTIAL_NODE,        /* slab moved from a node partial list to the CPU partial chain */
+  CPU_PARTIAL_DRAIN,       /* CPU partial chain drained to the node lists */
+  NR_SLUB_STAT_ITEMS
+};
+
+/* sysfs-style names of the items ("alloc_fastpath", ...). */
+extern const char* const slub_stat_names[NR_SLUB_STAT_ITEMS];
+
+struct kmem_cache;
+/* Sums the counters of a cache over its CPUs into out[NR_SLUB_STAT_ITEMS]. */
+int kmem_cache_get_stats(const struct kmem_cache* cache, uint64_t* out);
+
+/* ---- The statistics area: /dev/shm/slub.<pid>, mode 0600, removed at exit. ----
+ * The program's flusher thread writes a snapshot of every cache into it once a second and
+ * when asked. Readers check `seq`: odd while the snapshot is being written, and the same
+ * before and after reading when the copy is consistent. A reader asks for something by
+ * writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE); the program
+ * answers in result, sets done_seq to cmd_seq and wakes done_seq. */
+#define SLUB_SHM_MAGIC 0x31534255424c5355ull /* "USLBUBS1" */
+#define SLUB_SHM_VERSION 1
+#define SLUB_SHM_MAX_CACHES 1024
+#define SLUB_SHM_MAX_ALIASES 8
+#define SLUB_SHM_MAX_NODES 8
+
+enum slub_shm_cmd {
+  SLUB_CMD_NONE = 0,
+  SLUB_CMD_REFRESH = 1,  /* publish a snapshot now */
+  SLUB_CMD_VALIDATE = 2, /* kmem_cache_validate on cmd_arg (or every cache if empty) */
+  SLUB_CMD_SHRINK = 3,   /* kmem_cache_shrink on cmd_arg (or every cache if empty) */
+};
+
+struct slub_shm_cache {
+  char name[48];
+  char unique_id[32];
+  char aliases[SLUB_SHM_MAX_ALIASES][48];
+  uint32_t nr_aliases; /* may exceed SLUB_SHM_MAX_ALIASES: only the first are listed */
+  uint32_t order;
+  uint64_t flags;
+  uint64_t object_size, slot_size, align, objs_per_slab;
+  uint64_t objects;       /* in use: total minus free objects on node partial lists */
+  uint64_t total_objects; /* in all slabs */
+  uint64_t slabs, partial, cpu_slabs;
+  uint64_t min_partial, cpu_partial;
+  uint64_t node_partial[SLUB_SHM_MAX_NODES]; /* partial slabs of nodes 0..7 */
+  uint64_t stats[NR_SLUB_STAT_ITEMS];
+};
+
+struct slub_shm_header {
+  uint64_t magic;
+  uint32_t version;
+  int32_t pid;
+  uint64_t start_time; /* /proc/<pid>/stat field 22, to tell a reused pid */
+  uint64_t seq;        /* even: stable; odd: being written */
+  uint64_t updated_ns; /* CLOCK_MONOTONIC of the last snapshot */
+  uint32_t nr_caches;
+  uint32_t nr_cpus_used, nr_cpus, nr_nodes;
+  uint64_t chunks, free_pages, dirty_pages, huge_blocks, huge_bytes, meta_bytes;
+  uint32_t cmd, cmd_seq, done_seq;
+  int32_t result;
+  char cmd_arg[48];
+  char exe[128];
+};
+
+struct slub_shm {
+  struct slub_shm_header hdr;
+  char pad[4096 - sizeof(struct slub_shm_header)];
+  struct slub_shm_cache caches[SLUB_SHM_MAX_CACHES];
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUB_STATS_H */
