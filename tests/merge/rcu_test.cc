@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <slub/slub.h>
+#include <slub/stats.h>
 
 #include "mm/page_alloc.h"
 
@@ -75,19 +76,26 @@ TEST(Rcu, ReadersSeeTypeStableObjectsWhileSlabsAreFreed) {
   std::thread r1(reader), r2(reader);
 
   const size_t freed_before = slub::PageAlloc::stats().free_pages;
-  long slabs_discarded = 0;
+  uint64_t before[NR_SLUB_STAT_ITEMS], after[NR_SLUB_STAT_ITEMS];
+  kmem_cache_get_stats(c, before);
   std::mt19937 rng(2);
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
   std::vector<void*> churn;
+  std::vector<Obj*> fresh(kSlots), old(kSlots);
+  long rounds = 0;
   while (std::chrono::steady_clock::now() < end) {
-    // Replace every object: the old ones are freed at once, without waiting for readers.
+    ++rounds;
+    // Replace every object by one from new slabs, then free the old ones at once, without
+    // waiting for readers: their slabs empty out and go back (after a grace period).
     for (int i = 0; i < kSlots; ++i) {
-      auto* fresh = static_cast<Obj*>(kmem_cache_alloc(c));
-      fresh->id = rng();
-      kmem_cache_free(c, slots[i].exchange(fresh, std::memory_order_acq_rel));
+      fresh[i] = static_cast<Obj*>(kmem_cache_alloc(c));
+      fresh[i]->id = rng();
     }
+    for (int i = 0; i < kSlots; ++i)
+      old[i] = slots[i].exchange(fresh[i], std::memory_order_acq_rel);
+    for (int i = 0; i < kSlots; ++i) kmem_cache_free(c, old[i]);
     // Empty slabs go back (after a grace period) and other memory is churned to reuse pages.
-    slabs_discarded += kmem_cache_shrink(c);
+    kmem_cache_shrink(c);
     for (int i = 0; i < 4096; ++i) {  // same-sized blocks: order-0 slabs, like ours
       void* p = slub_malloc(sizeof(Obj));
       std::memset(p, 0xee, sizeof(Obj));
@@ -101,7 +109,11 @@ TEST(Rcu, ReadersSeeTypeStableObjectsWhileSlabsAreFreed) {
   r2.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(reads.load(), 10000);
-  EXPECT_GT(slabs_discarded, 0) << "no slab was freed: the test did not exercise RCU freeing";
+  kmem_cache_get_stats(c, after);
+  EXPECT_GT(after[FREE_SLAB], before[FREE_SLAB])
+      << "no slab was freed: the test did not exercise RCU freeing (" << rounds << " rounds, "
+      << after[ALLOC_SLAB] << " slabs allocated, " << after[CPU_PARTIAL_FREE]
+      << " adopted by frees)";
   for (auto& s : slots) kmem_cache_free(c, s.load());
   kmem_cache_shrink(c);
   EXPECT_EQ(kmem_cache_destroy(c), 0);  // waits for the pending RCU frees
