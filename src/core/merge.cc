@@ -30,10 +30,6 @@ KmemCache* find_mergeable(size_t size, size_t align, unsigned long flags, kmem_c
                           size_t usersize) {
   if (g_nomerge || ctor != nullptr || usersize != 0 || (flags & kNeverMerge)) return nullptr;
   size = align_up(size, sizeof(void*));
-  KmemCache probe{};
-  probe.object_size = static_cast<uint32_t>(size);
-  probe.align = static_cast<uint32_t>(align);
-  probe.flags = flags;
   align = calculate_alignment(flags, align, size);
   size = align_up(size, align);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {  // oldest first
@@ -78,7 +74,7 @@ void free_aliases(KmemCache* s) {
 }
 
 void unique_id(const KmemCache* s, char* buf, size_t len) {
-  if (slab_unmergeable(s) && !g_nomerge) {
+  if (slab_unmergeable(s)) {  // with SLUB_NOMERGE every cache is known by its name
     snprintf(buf, len, "%s", s->name);
     return;
   }
