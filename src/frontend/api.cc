@@ -1,5 +1,6 @@
 // frontend/api: the public C API (include/slub/slub.h): kmem_cache_*, the prefixed malloc
 // family, and the out-of-line parts of malloc (large, huge, aligned, realloc, errors).
+#include <cstdio>
 #include <cstring>
 
 #include <slub/slub.h>
@@ -404,18 +405,59 @@ SLUB_EXPORT int slub_flush_idle(void) {
   return flush_idle_pass();
 }
 
+// A size as the kernel's slabinfo tool shows it: 3 significant digits and K, M or G.
+static void store_size(char* buf, size_t len, unsigned long value) {
+  unsigned long divisor = 1;
+  char trailer = 0;
+  if (value > 1000000000ul) {
+    divisor = 100000000ul;
+    trailer = 'G';
+  } else if (value > 1000000ul) {
+    divisor = 100000ul;
+    trailer = 'M';
+  } else if (value > 1000ul) {
+    divisor = 100;
+    trailer = 'K';
+  }
+  value /= divisor;
+  if (trailer == 0)
+    snprintf(buf, len, "%lu", value);
+  else
+    snprintf(buf, len, "%lu.%lu%c", value / 10, value % 10, trailer);
+}
+
+// The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on stderr.
 SLUB_EXPORT void slub_print_report(void) {
   ensure_init();
-  os::print("%-18s %8s %8s %8s %7s %7s %5s %6s\n", "# name", "objsize", "active", "total", "slabs",
-            "partial", "order", "objs/s");
+  os::print(
+      "Name                   Objects Objsize           Space Slabs/Part/Cpu  O/S O %%Fr %%Ef "
+      "Flg\n");
   LockGuard g(g_slab_mutex);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     kmem_cache_info i;
     cache_get_info(s, &i);
     if (i.nr_slabs == 0) continue;
-    os::print("%-18s %8zu %8zu %8zu %7zu %7zu %5u %6u\n", i.name, i.object_size, i.active_objs,
-              i.total_objs, i.nr_slabs, i.nr_partial, i.order, i.objs_per_slab);
+    const unsigned long space = i.nr_slabs * (kPageSize << i.order);
+    char size_str[24], dist[48], flags[12];
+    store_size(size_str, sizeof size_str, space);
+    snprintf(dist, sizeof dist, "%zu/%zu/%zu", i.nr_slabs - i.nr_cpu_slabs, i.nr_partial,
+             i.nr_cpu_slabs);
+    size_t f = 0;
+    if (i.aliases > 0) flags[f++] = '*';
+    if (s->flags & SLAB_CACHE_DMA) flags[f++] = 'd';
+    if (s->flags & SLAB_HWCACHE_ALIGN) flags[f++] = 'A';
+    if (s->flags & SLAB_POISON) flags[f++] = 'P';
+    if (s->flags & SLAB_RECLAIM_ACCOUNT) flags[f++] = 'a';
+    if (s->flags & SLAB_RED_ZONE) flags[f++] = 'Z';
+    if (s->flags & SLAB_CONSISTENCY_CHECKS) flags[f++] = 'F';
+    if (s->flags & SLAB_STORE_USER) flags[f++] = 'U';
+    if (s->flags & SLAB_TRACE) flags[f++] = 'T';
+    flags[f] = '\0';
+    os::print("%-21s %8zu %7zu %15s %14s %4u %1u %3zu %3zu %s\n", i.name, i.active_objs,
+              i.object_size, size_str, dist, i.objs_per_slab, i.order,
+              i.nr_slabs ? i.nr_partial * 100 / i.nr_slabs : 0,
+              space ? i.active_objs * i.object_size * 100 / space : 0, flags);
   }
   PageAllocStats ps = PageAlloc::stats();
   os::print(

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,6 +116,54 @@ long read_file(const char* path, char* buf, size_t size) {
   if (n < 0) return -1;
   buf[n] = '\0';
   return n;
+}
+
+void* create_shm(const char* name, size_t size) {
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return nullptr;
+  fchmod(fd, 0600);  // whatever the umask: readable by the same user only
+  void* p = nullptr;
+  if (ftruncate(fd, static_cast<off_t>(size)) == 0) {
+    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) p = nullptr;
+  }
+  close(fd);
+  if (p == nullptr) shm_unlink(name);
+  return p;
+}
+
+void remove_shm(const char* name) {
+  shm_unlink(name);
+}
+
+void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms) {
+  timespec ts{static_cast<time_t>(timeout_ms / 1000),
+              static_cast<long>(timeout_ms % 1000) * 1000000L};
+  syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, nullptr, 0);
+}
+
+void futex_wake(uint32_t* addr) {
+  syscall(SYS_futex, addr, FUTEX_WAKE, 1 << 30, nullptr, nullptr, 0);
+}
+
+uint64_t process_start_time() {
+  char buf[1024];
+  if (read_file("/proc/self/stat", buf, sizeof buf) <= 0) return 0;
+  const char* p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+  if (p == nullptr) return 0;
+  // After ") " come fields 3, 4, ...; starttime is field 22.
+  int field = 2;
+  for (++p; *p != '\0' && field < 22; ++p)
+    if (*p == ' ') ++field;
+  return strtoull(p, nullptr, 10);
+}
+
+void program_name(char* buf, size_t len) {
+  if (read_file("/proc/self/comm", buf, len) <= 0) {
+    buf[0] = '\0';
+    return;
+  }
+  if (char* nl = strchr(buf, '\n')) *nl = '\0';
 }
 
 uint64_t now_ns() {

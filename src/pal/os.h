@@ -34,6 +34,19 @@ const char* env_str(const char* name);
 // Reads a small text file into buf (NUL-terminated); returns bytes read or -1.
 long read_file(const char* path, char* buf, size_t size);
 
+// Shared memory for the statistics area: creates /dev/shm/<name> (mode 0600, truncated to
+// `size`) and maps it shared; nullptr on failure. remove_shm unlinks it.
+void* create_shm(const char* name, size_t size);
+void remove_shm(const char* name);
+// Futexes on memory shared between processes (not FUTEX_PRIVATE). wait returns when *addr is
+// no longer `val`, when woken, or after timeout_ms.
+void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms);
+void futex_wake(uint32_t* addr);
+// This process's start time in clock ticks since boot (/proc/self/stat field 22), 0 if unknown.
+uint64_t process_start_time();
+// The program's short name (/proc/self/comm) into buf.
+void program_name(char* buf, size_t len);
+
 uint64_t now_ns();  // CLOCK_MONOTONIC
 void sleep_ms(unsigned ms);
 int gettid();

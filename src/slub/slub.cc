@@ -29,6 +29,7 @@
 //
 // Lockless paths: slab_alloc and slab_free (slub.h) on the CPU slot's {freelist, tid}; the
 // cmpxchg16b in __slab_free when no list changes.
+#include "slub/export.h"
 #include "slub/slub_cache.h"
 
 #include <pthread.h>
@@ -62,6 +63,7 @@ constinit std::atomic<bool> g_atfork_done{false};
 constinit std::atomic<bool> g_flusher_started{false};
 constinit bool g_flusher_allowed = true;
 constinit unsigned g_flush_ms = 2000;
+constinit bool g_export = true;              // SLUB_EXPORT: the statistics area for tools/slabinfo
 constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 
 // Calls fn for the slot of `s` on every CPU that has an area.
@@ -446,12 +448,29 @@ int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c) {
 // ---------------------------------------------------------------------------------------------
 // The flusher: one thread for the whole process, never one per CPU.
 
+// Every g_flush_ms: idle CPU slabs back to their nodes, free pages back to the OS. Every
+// second, and whenever tools/slabinfo asks: a statistics snapshot (slub/export.cc).
 void* flusher_main(void*) {
   prctl(PR_SET_NAME, "slub-flusher", 0, 0, 0);
+  export_start();
+  constexpr uint64_t kPublishNs = 1000000000ull;
+  uint64_t now = os::now_ns();
+  uint64_t next_flush = now + uint64_t{g_flush_ms} * 1000000ull;
+  uint64_t next_publish = now + kPublishNs;
   for (;;) {
-    os::sleep_ms(g_flush_ms);
-    flush_idle_pass();
-    PageAlloc::purge_dirty();
+    const uint64_t next = next_flush < next_publish ? next_flush : next_publish;
+    const unsigned wait_ms = next > now ? static_cast<unsigned>((next - now) / 1000000ull) + 1 : 1;
+    if (export_wait(wait_ms)) export_serve();
+    now = os::now_ns();
+    if (now >= next_flush) {
+      flush_idle_pass();
+      PageAlloc::purge_dirty();
+      next_flush = now + uint64_t{g_flush_ms} * 1000000ull;
+    }
+    if (now >= next_publish) {
+      export_publish();
+      next_publish = now + kPublishNs;
+    }
   }
   return nullptr;
 }
@@ -484,6 +503,7 @@ void init_slow() {
   debug_init();  // SLUB_DEBUG applies to the kmalloc caches too
   merge_init();
   g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
+  g_export = os::env_long("SLUB_EXPORT", 1) != 0;
   long ms = os::env_long("SLUB_FLUSH_MS", 2000);
   g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
   {
@@ -745,14 +765,22 @@ void report_leftovers(KmemCache* s, size_t slabs, size_t objects) {
 }
 }  // namespace
 
-int cache_shrink(KmemCache* s) {
-  LockGuard g(g_slab_mutex);
+int cache_shrink_locked(KmemCache* s) {
   flush_all(s);
   return shrink_nodes(s);
 }
 
+int cache_shrink(KmemCache* s) {
+  LockGuard g(g_slab_mutex);
+  return cache_shrink_locked(s);
+}
+
 int cache_validate(KmemCache* s) {
   LockGuard g(g_slab_mutex);
+  return cache_validate_locked(s);
+}
+
+int cache_validate_locked(KmemCache* s) {
   flush_all(s);
   int errors = 0;
   for_each_listed_slab(s, [&](PageDesc* slab) { errors += validate_slab(s, slab); });
@@ -943,9 +971,10 @@ int flush_idle_pass() {
 
 void maybe_start_flusher() {
   if (SLUB_LIKELY(g_flusher_started.load(std::memory_order_relaxed))) return;
-  // Wanted once there are per-CPU slabs on two CPUs that can go idle, or free pages to purge.
+  // Wanted at once when statistics are exported (it keeps the area), else once there are
+  // per-CPU slabs on two CPUs that can go idle, or free pages to purge.
   if (!g_flusher_allowed || t_slow_depth != 0) return;
-  if (nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kFlusherDirtyPages) return;
+  if (!g_export && nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kFlusherDirtyPages) return;
   if (g_flusher_started.exchange(true)) return;
   // The thread must not take the program's signals.
   sigset_t all, old;
@@ -1003,6 +1032,7 @@ void fork_parent() {
 void fork_child() {
   fork_release();
   rcu::after_fork_child();
+  export_forget();  // the parent's area; the child makes its own when its flusher starts
   g_flusher_started.store(false);  // the flusher thread did not survive fork
 }
 

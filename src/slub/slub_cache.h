@@ -77,6 +77,9 @@ int cache_shrink(KmemCache* s);
 // Flushes the CPU slabs and checks every slab on the node lists (all slabs, for debug caches,
 // which keep full slabs on a list too). Returns the number of errors found.
 int cache_validate(KmemCache* s);
+// The same two with g_slab_mutex already held.
+int cache_validate_locked(KmemCache* s);
+int cache_shrink_locked(KmemCache* s);
 // Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U).
 int cache_print_calls(KmemCache* s, bool free_calls, int fd);
 void cache_get_info(const KmemCache* s, kmem_cache_info* info);
