@@ -136,6 +136,19 @@ void remove_shm(const char* name) {
   shm_unlink(name);
 }
 
+const void* map_shm_readonly(const char* name, size_t size) {
+  int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  struct stat st;
+  void* p = nullptr;
+  if (fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= size) {
+    p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) p = nullptr;
+  }
+  close(fd);
+  return p;
+}
+
 void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms) {
   timespec ts{static_cast<time_t>(timeout_ms / 1000),
               static_cast<long>(timeout_ms % 1000) * 1000000L};
@@ -146,9 +159,13 @@ void futex_wake(uint32_t* addr) {
   syscall(SYS_futex, addr, FUTEX_WAKE, 1 << 30, nullptr, nullptr, 0);
 }
 
-uint64_t process_start_time() {
-  char buf[1024];
-  if (read_file("/proc/self/stat", buf, sizeof buf) <= 0) return 0;
+uint64_t process_start_time(int pid) {
+  char path[64], buf[1024];
+  if (pid == 0)
+    snprintf(path, sizeof path, "/proc/self/stat");
+  else
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if (read_file(path, buf, sizeof buf) <= 0) return 0;
   const char* p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
   if (p == nullptr) return 0;
   // After ") " come fields 3, 4, ...; starttime is field 22.

@@ -42,8 +42,11 @@ void remove_shm(const char* name);
 // no longer `val`, when woken, or after timeout_ms.
 void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms);
 void futex_wake(uint32_t* addr);
-// This process's start time in clock ticks since boot (/proc/self/stat field 22), 0 if unknown.
-uint64_t process_start_time();
+// A process's start time in clock ticks since boot (/proc/<pid>/stat field 22; pid 0: this
+// process), 0 if unknown: with the pid it names a process even after pids are reused.
+uint64_t process_start_time(int pid = 0);
+// Maps the first `size` bytes of /dev/shm/<name> read-only; nullptr on failure.
+const void* map_shm_readonly(const char* name, size_t size);
 // The program's short name (/proc/self/comm) into buf.
 void program_name(char* buf, size_t len);
 

@@ -65,9 +65,18 @@ void remove_stale_areas() {
     char* end = nullptr;
     long pid = strtol(e->d_name + 5, &end, 10);
     if (end == nullptr || *end != '\0' || pid <= 0 || pid == getpid()) continue;
-    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // alive
-    char name[64];
+    char name[300];
     snprintf(name, sizeof name, "/%s", e->d_name);
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) {
+      // Alive, but is it the process that made the area, or a later one with its pid?
+      const auto* hdr =
+          static_cast<const slub_shm_header*>(os::map_shm_readonly(name, sizeof(slub_shm_header)));
+      if (hdr == nullptr) continue;
+      const bool reused = hdr->magic == SLUB_SHM_MAGIC && hdr->start_time != 0 &&
+                          hdr->start_time != os::process_start_time(static_cast<int>(pid));
+      os::unmap(const_cast<slub_shm_header*>(hdr), sizeof(slub_shm_header));
+      if (!reused) continue;
+    }
     os::remove_shm(name);
   }
   closedir(d);
