@@ -204,6 +204,10 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
 
 void kmem_cache_release(KmemCache* s) {
   if (s->list.next != nullptr) ListHead::del(&s->list);
+  // The slot goes to the next cache created: it must start from zero counts.
+  const int used = nr_used_cpus();
+  for (int i = 0; i < used; ++i)
+    if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) memset(c->stat, 0, sizeof c->stat);
   free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
   if (s->node != nullptr) {
     for (int i = 0; i < s->nr_nodes; ++i) meta::free(s->node[i], sizeof(KmemCacheNode));

@@ -74,7 +74,8 @@ void for_each_cpu_slot(const KmemCache* s, F fn) {
     if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) fn(c);
 }
 
-// Counts an event on the calling CPU's slot of `s` (slow paths; nothing if it has no area).
+// Counts an event on the calling CPU's slot of `s` (slow paths). The entry points of the slow
+// paths make sure the CPU has an area (own_cpu_area) before they take any lock.
 void stat_here(const KmemCache* s, slub_stat_item item) {
   if (KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current())) stat(c, item);
 }
@@ -588,6 +589,7 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     defer_free(object);
     return;
   }
+  get_cpu_area(CpuId::current());  // for the counters; no lock is held yet
   stat_here(s, FREE_SLOWPATH);
   if (SLUB_UNLIKELY(s->is_debug())) {
     uint32_t handle = 0;
@@ -771,11 +773,13 @@ int cache_shrink_locked(KmemCache* s) {
 }
 
 int cache_shrink(KmemCache* s) {
+  get_cpu_area(CpuId::current());  // counters of the flushes and frees below
   LockGuard g(g_slab_mutex);
   return cache_shrink_locked(s);
 }
 
 int cache_validate(KmemCache* s) {
+  get_cpu_area(CpuId::current());  // counters of the flushes and frees below
   LockGuard g(g_slab_mutex);
   return cache_validate_locked(s);
 }
@@ -877,6 +881,7 @@ int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
 }
 
 int cache_destroy(KmemCache* s) {
+  get_cpu_area(CpuId::current());
   g_slab_mutex.lock();
   if (--s->refcount > 0) {
     g_slab_mutex.unlock();
@@ -946,6 +951,7 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
 
 int flush_idle_pass() {
   if (g_init_state.load(std::memory_order_acquire) != 2) return 0;
+  get_cpu_area(CpuId::current());
   int flushed = 0;
   LockGuard g(g_slab_mutex);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
