@@ -6,6 +6,7 @@
 #include <slub/slub.h>
 
 #include "core/debug.h"
+#include "core/slabinfo_format.h"
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
@@ -405,27 +406,6 @@ SLUB_EXPORT int slub_flush_idle(void) {
   return flush_idle_pass();
 }
 
-// A size as the kernel's slabinfo tool shows it: 3 significant digits and K, M or G.
-static void store_size(char* buf, size_t len, unsigned long value) {
-  unsigned long divisor = 1;
-  char trailer = 0;
-  if (value > 1000000000ul) {
-    divisor = 100000000ul;
-    trailer = 'G';
-  } else if (value > 1000000ul) {
-    divisor = 100000ul;
-    trailer = 'M';
-  } else if (value > 1000ul) {
-    divisor = 100;
-    trailer = 'K';
-  }
-  value /= divisor;
-  if (trailer == 0)
-    snprintf(buf, len, "%lu", value);
-  else
-    snprintf(buf, len, "%lu.%lu%c", value / 10, value % 10, trailer);
-}
-
 // The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on stderr.
 SLUB_EXPORT void slub_print_report(void) {
   ensure_init();
@@ -440,20 +420,10 @@ SLUB_EXPORT void slub_print_report(void) {
     if (i.nr_slabs == 0) continue;
     const unsigned long space = i.nr_slabs * (kPageSize << i.order);
     char size_str[24], dist[48], flags[12];
-    store_size(size_str, sizeof size_str, space);
+    format_size(size_str, sizeof size_str, space);
     snprintf(dist, sizeof dist, "%zu/%zu/%zu", i.nr_slabs - i.nr_cpu_slabs, i.nr_partial,
              i.nr_cpu_slabs);
-    size_t f = 0;
-    if (i.aliases > 0) flags[f++] = '*';
-    if (s->flags & SLAB_CACHE_DMA) flags[f++] = 'd';
-    if (s->flags & SLAB_HWCACHE_ALIGN) flags[f++] = 'A';
-    if (s->flags & SLAB_POISON) flags[f++] = 'P';
-    if (s->flags & SLAB_RECLAIM_ACCOUNT) flags[f++] = 'a';
-    if (s->flags & SLAB_RED_ZONE) flags[f++] = 'Z';
-    if (s->flags & SLAB_CONSISTENCY_CHECKS) flags[f++] = 'F';
-    if (s->flags & SLAB_STORE_USER) flags[f++] = 'U';
-    if (s->flags & SLAB_TRACE) flags[f++] = 'T';
-    flags[f] = '\0';
+    format_flags(flags, s->flags, i.aliases > 0);
     os::print("%-21s %8zu %7zu %15s %14s %4u %1u %3zu %3zu %s\n", i.name, i.active_objs,
               i.object_size, size_str, dist, i.objs_per_slab, i.order,
               i.nr_slabs ? i.nr_partial * 100 / i.nr_slabs : 0,

@@ -1,0 +1,186 @@
+// slabinfo on a real program running with LD_PRELOAD=libslub.so (test_prog.c): the numbers it
+// shows match the program's known allocations, the commands work, the area goes away at exit,
+// and the area of a killed program is reported stale and removed.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "procfs_parse.h"
+#include "run_util.h"
+
+namespace {
+
+using namespace slabinfo_test;
+using nlohmann::json;
+
+// Real areas only: no SLABINFO_SHM_DIR.
+const std::map<std::string, std::string> kToolEnv = {{"SLABINFO_SHM_DIR", ""}};
+
+std::string area(pid_t pid) {
+  return "/dev/shm/slub." + std::to_string(pid);
+}
+
+RunResult slabinfo(std::vector<std::string> args) {
+  args.insert(args.begin(), SLABINFO_BIN);
+  return run(args, kToolEnv, 20);
+}
+
+bool start_prog(Background& prog) {
+  if (!prog.start({SLABINFO_TEST_PROG}, {{"LD_PRELOAD", SLUB_SO}})) return false;
+  return prog.wait_line("ready", 10);
+}
+
+const json* find_cache(const json& snap, const std::string& name) {
+  for (const json& c : snap["caches"]) {
+    if (c["name"] == name) return &c;
+    for (const json& a : c["aliases"])
+      if (a == name) return &c;
+  }
+  return nullptr;
+}
+
+uint64_t counter_in_report(const std::string& report, const std::string& name) {
+  for (const auto& l : lines_of(report))
+    if (l.rfind(name + " ", 0) == 0) return std::strtoull(l.c_str() + name.size(), nullptr, 10);
+  return UINT64_MAX;
+}
+
+TEST(SlabinfoEndToEnd, RealProgram) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  const pid_t pid = prog.pid();
+  const std::string p = std::to_string(pid);
+  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
+      << area(pid) << " did not appear within 5 s";
+
+  // --json: the snapshot, fresh.
+  auto r = slabinfo({p, "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  json snap = json::parse(r.out);
+  EXPECT_EQ(snap["pid"], pid);
+  EXPECT_EQ(snap["fresh"], true);
+  // The program's name (/proc/<pid>/comm keeps 15 characters) or its path.
+  EXPECT_NE(snap["exe"].get<std::string>().find("slabinfo_test_p"), std::string::npos)
+      << snap["exe"];
+  const json* obj = find_cache(snap, "slabinfo_test_obj");
+  ASSERT_NE(obj, nullptr) << r.out;
+  EXPECT_EQ((*obj)["name"], "slabinfo_test_obj");
+  EXPECT_EQ((*obj)["object_size"], 200);
+  EXPECT_EQ((*obj)["slot_size"], 200);
+  // Free objects of CPU slabs count as in use (as in the kernel) until they are flushed.
+  EXPECT_GE((*obj)["objects"].get<uint64_t>(), 1000u);
+  EXPECT_GE((*obj)["total_objects"].get<uint64_t>(), 1000u);
+  EXPECT_EQ((*obj)["nr_aliases"], 1);
+  EXPECT_EQ((*obj)["aliases"], json::array({"slabinfo_test_alias"}));
+  EXPECT_GT((*obj)["stats"]["alloc_slowpath"].get<uint64_t>(), 0u);
+  EXPECT_GT((*obj)["stats"]["alloc_slab"].get<uint64_t>(), 0u);
+  const json* k3 = find_cache(snap, "kmalloc-3k");
+  ASSERT_NE(k3, nullptr) << r.out;
+  EXPECT_EQ((*k3)["object_size"], 3072);
+  EXPECT_GE((*k3)["objects"].get<uint64_t>(), 5000u);
+
+  // -s on the cache: flushes the CPU slabs, after which exactly the live objects count.
+  r = slabinfo({p, "-s", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("shrink: slabinfo_test_obj: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(" slabs freed\n"), std::string::npos) << r.out;
+  r = slabinfo({p, "-s"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("shrink: all caches: ", 0), 0u) << r.out;
+
+  r = slabinfo({p, "--json", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  snap = json::parse(r.out);
+  ASSERT_EQ(snap["caches"].size(), 1u) << r.out;
+  EXPECT_EQ(snap["caches"][0]["objects"], 1000) << r.out;
+
+  // --proc: the same through the /proc/slabinfo format.
+  r = slabinfo({p, "--proc"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto info = slabinfo::parse_proc_slabinfo(r.out);
+  ASSERT_TRUE(info.ok()) << r.out;
+  EXPECT_EQ(info.records.size(), snap["nr_caches"].get<size_t>());
+  const auto* rec = info.find("slabinfo_test_obj");
+  ASSERT_NE(rec, nullptr) << r.out;
+  EXPECT_EQ(rec->active_objs, 1000u);
+  EXPECT_EQ(rec->objsize, 200u);
+  EXPECT_GE(rec->num_objs, 1000u);
+  EXPECT_EQ(rec->num_objs, rec->objperslab * rec->num_slabs);
+  const auto* k3rec = info.find("kmalloc-3k");
+  ASSERT_NE(k3rec, nullptr) << r.out;
+  EXPECT_GE(k3rec->active_objs, 5000u);
+
+  // -r: the full report, with the counters.
+  r = slabinfo({p, "-r", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("Slabcache: slabinfo_test_obj"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Aliases      : slabinfo_test_alias"), std::string::npos) << r.out;
+  const uint64_t slow = counter_in_report(r.out, "alloc_slowpath");
+  EXPECT_NE(slow, UINT64_MAX) << r.out;
+  EXPECT_GT(slow, 0u) << r.out;
+
+  // -v: every cache validates without errors.
+  r = slabinfo({p, "-v"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "validate: all caches: 0 errors\n");
+  r = slabinfo({p, "-v", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "validate: slabinfo_test_obj: 0 errors\n");
+
+  // The default table, the aliases and the totals.
+  r = slabinfo({p});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  char line[64];
+  snprintf(line, sizeof line, "\n%-21s %8d %7d ", "slabinfo_test_obj", 1000, 200);
+  EXPECT_NE(r.out.find(line), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nkmalloc-3k "), std::string::npos) << r.out;
+  r = slabinfo({p, "-a"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("<- slabinfo_test_alias slabinfo_test_obj\n"), std::string::npos) << r.out;
+  r = slabinfo({p, "-T"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("Slabcache Totals"), std::string::npos) << r.out;
+
+  // No pid: the process is listed.
+  r = slabinfo({});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  char row[32];
+  snprintf(row, sizeof row, "\n%8d ", pid);
+  EXPECT_NE(r.out.find(row), std::string::npos) << r.out;
+
+  // SIGTERM: the program exits normally and its area goes.
+  const int status = prog.stop(SIGTERM, 5);
+  ASSERT_NE(status, -1) << "the test program did not exit on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(wait_until([&] { return !file_exists(area(pid)); }, 2))
+      << area(pid) << " is still there after the program exited";
+  EXPECT_EQ(slabinfo({p}).rc, 1);
+}
+
+TEST(SlabinfoEndToEnd, KilledProgramLeavesStaleArea) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  const pid_t pid = prog.pid();
+  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
+      << area(pid) << " did not appear within 5 s";
+  ASSERT_NE(prog.stop(SIGKILL, 5), -1);
+  // A SIGKILLed program cannot remove its area. (The flusher of any slub program that starts
+  // meanwhile, e.g. a test running in parallel, removes stale areas too: then there is nothing
+  // left for slabinfo to do.)
+  const bool still_there = file_exists(area(pid));
+  const auto r = slabinfo({});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const bool removed = r.out.find("removed stale area " + area(pid) + ": process " +
+                                  std::to_string(pid) + " no longer exists") != std::string::npos;
+  if (still_there && !removed && file_exists(area(pid)))
+    ADD_FAILURE() << "slabinfo did not remove " << area(pid) << ":\n" << r.out;
+  if (!still_there) std::printf("note: another slub program removed %s first\n", area(pid).c_str());
+  EXPECT_FALSE(file_exists(area(pid)));
+  // Asking for the dead pid fails with status 1.
+  EXPECT_EQ(slabinfo({std::to_string(pid)}).rc, 1);
+}
+
+}  // namespace
