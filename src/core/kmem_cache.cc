@@ -177,6 +177,7 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   memcpy(s->name, name, n);
   s->name[n] = '\0';
   if (!calculate_sizes(s, Topology::nr_cpus())) return false;
+  s->random = os::random_u64();
 
   long slot = alloc_cpu_slot();
   if (slot < 0) return false;
@@ -200,6 +201,13 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   }
   g_cache_list.add_tail(&s->list);
   return true;
+}
+
+void report_bad_freeptr(const KmemCache* s, const void* object, const void* next) {
+  os::report(
+      "slub: %s: free pointer of object %p is corrupted (decodes to %p); the rest of "
+      "its freelist is dropped\n",
+      s->name, object, next);
 }
 
 void kmem_cache_release(KmemCache* s) {

@@ -74,6 +74,7 @@ struct KmemCache {
   uint32_t objects;       // objects in a slab of the preferred order
   uint64_t reciprocal;    // ceil(2^40 / size): exact object index for offsets < 1 MiB
   uint32_t red_left_pad;  // left red zone (Z): the object starts this far into its slot
+  uint64_t random;        // free pointer encoding key (SLUB_FREELIST_HARDENED), per cache
   // ---- slow paths ----
   unsigned long flags;
   uint32_t align;
@@ -160,18 +161,45 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
                      kmem_ctor_t ctor);
 void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entry
 
-// Object index checks: p inside slab `d` of `s` is an object start.
-inline void* get_freepointer(const KmemCache* s, const void* object) {
+// Free pointers are stored encoded, as the kernel's CONFIG_SLAB_FREELIST_HARDENED does:
+// pointer ^ the cache's random ^ the byte-swapped address where it is stored. A pointer an
+// attacker writes over a free object (or a stray write) then decodes to garbage, which
+// freeptr_plausible() catches before it is followed. SLUB_FREELIST_HARDENED=0 at build time
+// stores them plain.
+#ifndef SLUB_FREELIST_HARDENED
+#define SLUB_FREELIST_HARDENED 1
+#endif
+
+SLUB_FAST_PATH uintptr_t freeptr_key(const KmemCache* s, const void* where) {
+  if constexpr (SLUB_FREELIST_HARDENED)
+    return s->random ^ __builtin_bswap64(reinterpret_cast<uintptr_t>(where));
+  return 0;
+}
+
+SLUB_FAST_PATH void* get_freepointer(const KmemCache* s, const void* object) {
   // May race with the object being handed out elsewhere (fast path): a stale value only makes
   // the following compare-and-swap fail. The memory is always mapped.
-  return __atomic_load_n(
-      reinterpret_cast<void* const*>(static_cast<const char*>(object) + s->offset),
-      __ATOMIC_RELAXED);
+  const auto* where =
+      reinterpret_cast<const uintptr_t*>(static_cast<const char*>(object) + s->offset);
+  return reinterpret_cast<void*>(__atomic_load_n(where, __ATOMIC_RELAXED) ^ freeptr_key(s, where));
 }
-inline void set_freepointer(const KmemCache* s, void* object, void* fp) {
-  __atomic_store_n(reinterpret_cast<void**>(static_cast<char*>(object) + s->offset), fp,
+SLUB_FAST_PATH void set_freepointer(const KmemCache* s, void* object, void* fp) {
+  auto* where = reinterpret_cast<uintptr_t*>(static_cast<char*>(object) + s->offset);
+  __atomic_store_n(where, reinterpret_cast<uintptr_t>(fp) ^ freeptr_key(s, where),
                    __ATOMIC_RELAXED);
 }
+
+// A free pointer is NULL or another object of the same slab, hence of the same 2 MiB chunk.
+// Three instructions; what a forged or damaged encoded pointer decodes to fails it.
+SLUB_FAST_PATH bool freeptr_plausible(const void* object, const void* next) {
+  return next == nullptr ||
+         ((reinterpret_cast<uintptr_t>(next) ^ reinterpret_cast<uintptr_t>(object)) >>
+          kChunkShift) == 0;
+}
+
+// Reports a free pointer that fails freeptr_plausible (core/kmem_cache.cc); aborts under
+// SLUB_STRICT=1.
+SLUB_SLOW_PATH void report_bad_freeptr(const KmemCache* s, const void* object, const void* next);
 
 // Internal flag: the object body is poisoned while free (P without ctor or RCU).
 inline constexpr unsigned long kObjectPoison = 1ul << 63;

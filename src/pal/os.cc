@@ -75,7 +75,28 @@ void print(const char* fmt, ...) {
   va_end(ap);
 }
 
+bool strict() {
+  static int cached = -1;  // getenv does not allocate; a race only reads it twice
+  if (cached < 0) cached = env_long("SLUB_STRICT", 0) != 0;
+  return cached != 0;
+}
+
+uint64_t random_u64() {
+  uint64_t v = 0;
+  if (syscall(SYS_getrandom, &v, sizeof v, 0x1 /* GRND_NONBLOCK */) == sizeof v) return v;
+  v = now_ns() ^ reinterpret_cast<uintptr_t>(&v) ^ (static_cast<uint64_t>(getpid()) << 32);
+  return v * 0x9e3779b97f4a7c15ull;
+}
+
 void report(const char* fmt, ...) {
+  if (strict()) {  // SLUB_STRICT=1: every report is fatal
+    va_list ap;
+    va_start(ap, fmt);
+    vprint(fmt, ap);
+    va_end(ap);
+    print("slub: SLUB_STRICT is set: aborting\n");
+    abort();
+  }
   unsigned n = g_reports.fetch_add(1, std::memory_order_relaxed);
   if (n > kReportLimit) return;
   if (n == kReportLimit) {

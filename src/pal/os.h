@@ -24,6 +24,10 @@ void vprint(const char* fmt, va_list ap);
 // Like print, but only the first kReportLimit calls print; later ones are counted, and one
 // line says that further reports are suppressed.
 void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// SLUB_STRICT=1: report() aborts after printing instead of carrying on.
+bool strict();
+// 64 random bits from getrandom(2) (non-blocking), or a mix of time and addresses.
+uint64_t random_u64();
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Environment lookup without allocation (getenv does not allocate). Returns `dflt` when unset

@@ -270,9 +270,16 @@ void put_cpu_partial(KmemCache* s, PageDesc* slab) {
 void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
   void* tail = nullptr;
   unsigned count = 0;
-  for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) {
+  for (void* p = fl; p != nullptr;) {
     tail = p;
     ++count;
+    void* next = get_freepointer(s, p);
+    if (SLUB_UNLIKELY(!freeptr_plausible(p, next))) {
+      report_bad_freeptr(s, p, next);
+      set_freepointer(s, p, nullptr);  // cut here: the objects after it stay allocated
+      break;
+    }
+    p = next;
   }
   void* old_fl;
   SlabCounters nw;
@@ -571,7 +578,12 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
       if (fl == nullptr) fl = ___slab_alloc(s, c, node);
       if (fl != nullptr) {
         object = fl;
-        publish_cpu_freelist(c, get_freepointer(s, object));
+        void* next = get_freepointer(s, object);
+        if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) {
+          report_bad_freeptr(s, object, next);
+          next = nullptr;  // the rest of the list is lost, not followed
+        }
+        publish_cpu_freelist(c, next);
       } else {
         publish_cpu_freelist(c, nullptr);
       }
@@ -581,6 +593,11 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
   if (object == nullptr) errno = ENOMEM;
   maybe_start_flusher();
   return object;
+}
+
+void report_double_free(const KmemCache* s, const void* object) {
+  os::report("slub: %s: double free of %p (already the first free object); ignored\n", s->name,
+             object);
 }
 
 void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
@@ -611,6 +628,11 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     }
     prior = slab->slab_freelist();
     SlabCounters old = slab->ctrs();
+    if (SLUB_UNLIKELY(prior == object)) {
+      if (n != nullptr) n->list_lock.unlock();
+      report_double_free(s, object);
+      return;
+    }
     set_freepointer(s, object, prior);
     nw = SlabCounters::make(old.inuse() - 1, old.objects(), old.frozen());
     was_frozen = old.frozen();
@@ -742,7 +764,8 @@ void for_each_listed_slab(KmemCache* s, F fn) {
 void fill_free_map(const KmemCache* s, PageDesc* slab, uint64_t* map) {
   char* base = desc_address(slab);
   unsigned guard = slab->ctrs().objects();
-  for (void* p = slab->freelist; p != nullptr && guard-- > 0; p = get_freepointer(s, p)) {
+  for (void* p = slab->freelist; p != nullptr && guard-- > 0 && freeptr_plausible(base, p);
+       p = get_freepointer(s, p)) {
     const size_t idx =
         static_cast<size_t>(static_cast<char*>(p) - base - s->red_left_pad) / s->size;
     if (idx < kMaxObjsPerSlab) map[idx / 64] |= uint64_t{1} << (idx % 64);

@@ -24,6 +24,10 @@ extern std::atomic<int> g_init_state;  // 2 when ready
 SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s, size_t orig_size);
 SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
 
+// A free of an object already at the head of its freelist: reported (abort with SLUB_STRICT=1)
+// and ignored.
+SLUB_SLOW_PATH void report_double_free(const KmemCache* s, const void* object);
+
 // Allocation fast path: about 15 instructions and one locked cmpxchg16b. Reads tid before the
 // freelist; a busy tid (a slow path holds the slot) or an empty freelist goes slow. Debug
 // caches never get a CPU freelist, so they always go slow without testing anything here.
@@ -35,6 +39,7 @@ SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
     void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
     if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
     void* next = get_freepointer(s, object);
+    if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) break;  // the slow path reports it
     DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
     if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
                                {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
@@ -56,6 +61,10 @@ SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
     PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
     if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) break;
     uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(head == reinterpret_cast<uint64_t>(object))) {
+      report_double_free(s, object);  // freed twice in a row: the kernel's naive check
+      return;
+    }
     set_freepointer(s, object, reinterpret_cast<void*>(head));
     DoubleWord expected{head, tid};
     if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
