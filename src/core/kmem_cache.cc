@@ -178,6 +178,19 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   s->name[n] = '\0';
   if (!calculate_sizes(s, Topology::nr_cpus())) return false;
   s->random = os::random_u64();
+  if (os::env_long("SLUB_FREELIST_RANDOM", 0) != 0 && s->objects > 1) {
+    // Fisher-Yates over the object indices, once per cache (the kernel's init_cache_random_seq).
+    s->random_seq = static_cast<uint16_t*>(meta::alloc(sizeof(uint16_t) * s->objects));
+    if (s->random_seq != nullptr) {
+      for (uint32_t i = 0; i < s->objects; ++i) s->random_seq[i] = static_cast<uint16_t>(i);
+      for (uint32_t i = s->objects - 1; i > 0; --i) {
+        const uint32_t j = static_cast<uint32_t>(os::random_u64() % (i + 1));
+        const uint16_t t = s->random_seq[i];
+        s->random_seq[i] = s->random_seq[j];
+        s->random_seq[j] = t;
+      }
+    }
+  }
 
   long slot = alloc_cpu_slot();
   if (slot < 0) return false;
@@ -217,6 +230,8 @@ void kmem_cache_release(KmemCache* s) {
   for (int i = 0; i < used; ++i)
     if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) memset(c->stat, 0, sizeof c->stat);
   free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
+  if (s->random_seq != nullptr) meta::free(s->random_seq, sizeof(uint16_t) * s->objects);
+  s->random_seq = nullptr;
   if (s->node != nullptr) {
     for (int i = 0; i < s->nr_nodes; ++i) meta::free(s->node[i], sizeof(KmemCacheNode));
     meta::free(s->node, sizeof(KmemCacheNode*) * s->nr_nodes);

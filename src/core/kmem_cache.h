@@ -75,6 +75,7 @@ struct KmemCache {
   uint64_t reciprocal;    // ceil(2^40 / size): exact object index for offsets < 1 MiB
   uint32_t red_left_pad;  // left red zone (Z): the object starts this far into its slot
   uint64_t random;        // free pointer encoding key (SLUB_FREELIST_HARDENED), per cache
+  uint16_t* random_seq;   // SLUB_FREELIST_RANDOM=1: a permutation of 0..objects-1, or null
   // ---- slow paths ----
   unsigned long flags;
   uint32_t align;

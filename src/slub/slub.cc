@@ -152,6 +152,28 @@ void remove_partial(KmemCacheNode* n, PageDesc* slab) {
 // ---------------------------------------------------------------------------------------------
 // Slabs from and to the page allocator.
 
+// SLUB_FREELIST_RANDOM: the kernel's CONFIG_SLAB_FREELIST_RANDOM. The cache's precomputed
+// permutation (random_seq) is walked from a random start, skipping indices beyond this slab's
+// object count (a fallback-order slab has fewer). Returns the first object.
+void* shuffle_freelist(const KmemCache* s, char* base, unsigned objects) {
+  const unsigned n = s->objects;  // the permutation covers the preferred order's objects
+  unsigned pos = static_cast<unsigned>(os::random_u64() % n);
+  void* first = nullptr;
+  char* prev = nullptr;
+  for (unsigned k = 0; k < n; ++k, pos = pos + 1 == n ? 0 : pos + 1) {
+    const unsigned idx = s->random_seq[pos];
+    if (idx >= objects) continue;
+    char* p = s->object_at(base, idx);
+    if (prev != nullptr)
+      set_freepointer(s, prev, p);
+    else
+      first = p;
+    prev = p;
+  }
+  set_freepointer(s, prev, nullptr);
+  return first;
+}
+
 // A new slab on `node`. With for_cpu, its whole freelist goes to the caller (*freelist) and the
 // slab is frozen with inuse == objects; otherwise the freelist stays on the slab (debug caches).
 PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
@@ -167,17 +189,24 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   char* base = desc_address(slab);
   slab->start = s->object_at(base, 0);
   if (SLUB_UNLIKELY(s->is_debug())) setup_slab_debug(s, slab, objects);
-  for (unsigned i = 0; i < objects; ++i) {
-    char* p = s->object_at(base, i);
-    if (s->ctor != nullptr) s->ctor(p);
-    set_freepointer(s, p, i + 1 < objects ? p + s->size : nullptr);
+  if (s->ctor != nullptr)
+    for (unsigned i = 0; i < objects; ++i) s->ctor(s->object_at(base, i));
+  void* first;
+  if (SLUB_UNLIKELY(s->random_seq != nullptr)) {
+    first = shuffle_freelist(s, base, objects);
+  } else {
+    for (unsigned i = 0; i < objects; ++i) {
+      char* p = s->object_at(base, i);
+      set_freepointer(s, p, i + 1 < objects ? p + s->size : nullptr);
+    }
+    first = s->object_at(base, 0);
   }
   if (for_cpu) {
     slab->freelist = nullptr;
     slab->counters = SlabCounters::make(objects, objects, true).raw;
-    *freelist = s->object_at(base, 0);
+    *freelist = first;
   } else {
-    slab->freelist = s->object_at(base, 0);
+    slab->freelist = first;
     slab->counters = SlabCounters::make(0, objects, false).raw;
   }
   KmemCacheNode* n = s->get_node(slab->node);
