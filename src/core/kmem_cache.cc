@@ -195,17 +195,14 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   long slot = alloc_cpu_slot();
   if (slot < 0) return false;
   s->cpu_off = static_cast<uint32_t>(slot * sizeof(KmemCacheCpu));
+  s->has_cpu_slot = true;
 
   s->nr_nodes = Topology::nr_nodes();
   s->node = static_cast<KmemCacheNode**>(meta::alloc(sizeof(KmemCacheNode*) * s->nr_nodes));
-  if (s->node == nullptr) {
-    free_cpu_slot(static_cast<size_t>(slot));
-    return false;
-  }
+  if (s->node == nullptr) return false;  // the caller's kmem_cache_release undoes the rest
   for (int i = 0; i < s->nr_nodes; ++i) {
     void* m = meta::alloc(sizeof(KmemCacheNode));
     if (m == nullptr) {
-      kmem_cache_release(s);
       return false;
     }
     s->node[i] = new (m) KmemCacheNode();
@@ -225,11 +222,14 @@ void report_bad_freeptr(const KmemCache* s, const void* object, const void* next
 
 void kmem_cache_release(KmemCache* s) {
   if (s->list.next != nullptr) ListHead::del(&s->list);
-  // The slot goes to the next cache created: it must start from zero counts.
-  const int used = nr_used_cpus();
-  for (int i = 0; i < used; ++i)
-    if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) memset(c->stat, 0, sizeof c->stat);
-  free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
+  if (s->has_cpu_slot) {  // a cache that failed to open may not have one (cpu_off 0 is taken)
+    // The slot goes to the next cache created: it must start from zero counts.
+    const int used = nr_used_cpus();
+    for (int i = 0; i < used; ++i)
+      if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) memset(c->stat, 0, sizeof c->stat);
+    free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
+    s->has_cpu_slot = false;
+  }
   if (s->random_seq != nullptr) meta::free(s->random_seq, sizeof(uint16_t) * s->objects);
   s->random_seq = nullptr;
   if (s->node != nullptr) {

@@ -102,6 +102,7 @@ struct KmemCache {
   int nr_aliases;
   int aliases_cap;
   bool is_kmalloc;
+  bool has_cpu_slot;  // cpu_off is allocated (kmem_cache_release frees it only then)
   char name[47];
 
   bool has_cpu_partial() const { return cpu_partial_slabs != 0; }

@@ -7,6 +7,7 @@
 
 #include <slub/slub.h>
 
+#include "core/kmalloc.h"
 #include "core/kmem_cache.h"
 #include "mm/page_alloc.h"
 #include "slub/slub_cache.h"
@@ -80,5 +81,24 @@ TEST(Lazy, CpuAreasOnlyForCpusUsed) {
   EXPECT_EQ(g_cpu_area[3003].load(), nullptr);
   EXPECT_NE(g_cpu_area[3002].load(), nullptr);
   kmem_cache_shrink(c);
+  EXPECT_EQ(kmem_cache_destroy(c), 0);
+}
+
+// A cache that cannot be made (its slot, with red zones, would exceed the largest slab) must
+// not give back a per-CPU slot it never had: slot 0 belongs to kmalloc-8. Found by fuzz_cache.
+TEST(Oom, FailedCreateLeavesOtherCachesSlotsAlone) {
+  void* warm = slub_malloc(8);  // kmalloc-8 is open and owns slot 0
+  errno = 0;
+  EXPECT_EQ(kmem_cache_create("too-big", 1 << 20, 0, SLAB_RED_ZONE, nullptr), nullptr);
+  kmem_cache* c = kmem_cache_create("after-failure", 8, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(c, nullptr);
+  EXPECT_NE(reinterpret_cast<KmemCache*>(c)->cpu_off, g_kmalloc_caches[0].cpu_off);
+  void* a = kmem_cache_alloc(c);
+  void* b = slub_malloc(8);
+  EXPECT_NE(PageMap::desc_of(a), PageMap::desc_of(b));  // separate slabs
+  EXPECT_EQ(PageMap::desc_of(b)->cache, &g_kmalloc_caches[0]);
+  kmem_cache_free(c, a);
+  slub_free(b);
+  slub_free(warm);
   EXPECT_EQ(kmem_cache_destroy(c), 0);
 }
