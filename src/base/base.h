@@ -4,6 +4,25 @@
 
 #include <sched.h>
 
+// ThreadSanitizer cannot see inside inline asm: under TSan, cmpxchg16b below tells it that the
+// instruction is an acquire-release operation on the pair (tools/ci/sanitizers.sh).
+#if defined(__SANITIZE_THREAD__)
+#define SLUB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLUB_TSAN 1
+#endif
+#endif
+#ifdef SLUB_TSAN
+#include <sanitizer/tsan_interface.h>
+// A hand-off TSan cannot see (an asm instruction, a library that is not instrumented).
+#define SLUB_TSAN_RELEASE(p) __tsan_release(p)
+#define SLUB_TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define SLUB_TSAN_RELEASE(p) ((void)0)
+#define SLUB_TSAN_ACQUIRE(p) ((void)0)
+#endif
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -135,10 +154,12 @@ struct alignas(16) DoubleWord {
 // `expected` and returns false. Full barrier either way.
 inline bool cmpxchg16b(DoubleWord* p, DoubleWord& expected, DoubleWord desired) {
   bool ok;
+  SLUB_TSAN_RELEASE(p);  // a locked instruction: a full barrier whether or not it swaps
   __asm__ __volatile__("lock cmpxchg16b %1"
                        : "=@ccz"(ok), "+m"(*p), "+a"(expected.lo), "+d"(expected.hi)
                        : "b"(desired.lo), "c"(desired.hi)
                        : "memory");
+  SLUB_TSAN_ACQUIRE(p);
   return ok;
 }
 

@@ -485,9 +485,8 @@ bool check_slab(const KmemCache* s, PageDesc* slab) {
     report_lock();
     slab_bug(s, "Wrong counters: objects %u (max %u), inuse %u", c.objects(), max, c.inuse());
     print_slab_info(s, slab);
-    slab->counters = SlabCounters::make(c.objects() > max ? max : c.objects(),
-                                        c.objects() > max ? max : c.objects(), false)
-                         .raw;
+    slab->set_counters(SlabCounters::make(c.objects() > max ? max : c.objects(),
+                                          c.objects() > max ? max : c.objects(), false));
     slab_fix(s, "Marking all objects used");
     report_unlock();
     return false;
@@ -514,8 +513,8 @@ bool on_freelist(const KmemCache* s, PageDesc* slab, const void* search, int* er
       } else {
         slab_bug(s, "Freepointer corrupt");
         print_slab_info(s, slab);
-        slab->freelist = nullptr;
-        slab->counters = SlabCounters::make(c.objects(), c.objects(), false).raw;
+        slab->set_freelist(nullptr);
+        slab->set_counters(SlabCounters::make(c.objects(), c.objects(), false));
       }
       slab_fix(s, "Isolate corrupted freechain");
       report_unlock();
@@ -536,7 +535,7 @@ bool on_freelist(const KmemCache* s, PageDesc* slab, const void* search, int* er
     slab_bug(s, "Wrong object count. Counter is %u but counted were %u", now.inuse(),
              now.objects() - nr);
     print_slab_info(s, slab);
-    slab->counters = SlabCounters::make(now.objects() - nr, now.objects(), now.frozen()).raw;
+    slab->set_counters(SlabCounters::make(now.objects() - nr, now.objects(), now.frozen()));
     slab_fix(s, "Object count adjusted");
     report_unlock();
     ++*errors;
@@ -667,8 +666,8 @@ bool alloc_debug_processing(KmemCache* s, PageDesc* slab, void* object, size_t o
       slab_fix(s, "Marking all objects used");
       report_unlock();
       const unsigned objects = slab->ctrs().objects();
-      slab->freelist = nullptr;
-      slab->counters = SlabCounters::make(objects, objects, false).raw;
+      slab->set_freelist(nullptr);
+      slab->set_counters(SlabCounters::make(objects, objects, false));
       return false;
     }
   }

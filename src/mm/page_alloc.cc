@@ -15,6 +15,13 @@ constinit ListHead g_free[kChunkOrder + 1] = {};
 constinit uintptr_t g_region_cur = 0;
 constinit uintptr_t g_region_end = 0;
 constinit PageAllocStats g_stats = {};
+// dirty_pages is also read unlocked (PageAlloc::dirty_pages(), the flusher's start test).
+void add_dirty(size_t n) {
+  __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages + n, __ATOMIC_RELAXED);
+}
+void sub_dirty(size_t n) {
+  __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages - n, __ATOMIC_RELAXED);
+}
 constinit size_t g_max_dirty_pages = 16384;  // 64 MiB; the flusher purges sooner
 constinit bool g_lists_ready = false;
 // Huge blocks take no lock (a signal handler's nested malloc may use them).
@@ -90,7 +97,7 @@ void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty) {
   d->cache = nullptr;
   g_free[order].add_head(&d->list);
   g_stats.free_pages += size_t{1} << order;
-  if (dirty) g_stats.dirty_pages += size_t{1} << order;
+  if (dirty) add_dirty(size_t{1} << order);
 }
 
 void PageAlloc::inject_failures(unsigned min_order, long count) {
@@ -113,7 +120,7 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   ListHead::del(&d->list);
   const bool dirty = d->dirty;
   g_stats.free_pages -= size_t{1} << o;
-  if (dirty) g_stats.dirty_pages -= size_t{1} << o;
+  if (dirty) sub_dirty(size_t{1} << o);
   while (o > order) {  // split: keep the lower half, free the upper one
     --o;
     add_free(d + (size_t{1} << o), o, dirty);
@@ -143,7 +150,7 @@ void PageAlloc::free(PageDesc* d) {
     if (b->kind != PageKind::kFreeHead || b->order != order) break;
     ListHead::del(&b->list);
     g_stats.free_pages -= size_t{1} << order;
-    if (b->dirty) g_stats.dirty_pages -= size_t{1} << order;
+    if (b->dirty) sub_dirty(size_t{1} << order);
     // Merged pages count as dirty from here on; the clean buddy is not re-purged needlessly
     // because purge only happens block-wise and MADV_DONTNEED on zero pages is cheap.
     b->kind = PageKind::kFreeTail;
@@ -169,7 +176,7 @@ void PageAlloc::purge_block(PageDesc* f) {
   const size_t pages = size_t{1} << f->order;
   os::purge(desc_address(f), pages << kPageShift);
   f->dirty = 0;
-  g_stats.dirty_pages -= pages;
+  sub_dirty(pages);
   g_stats.purged_pages += pages;
 }
 

@@ -69,6 +69,10 @@ struct alignas(64) PageDesc {
   DoubleWord* pair() { return reinterpret_cast<DoubleWord*>(this); }
   SlabCounters ctrs() const { return {__atomic_load_n(&counters, __ATOMIC_ACQUIRE)}; }
   void* slab_freelist() const { return __atomic_load_n(&freelist, __ATOMIC_ACQUIRE); }
+  // Debug caches change the pair under the node's list_lock, not by cmpxchg16b, while a free
+  // reads ctrs().objects() unlocked (is_object_start): single stores, not torn ones.
+  void set_counters(SlabCounters c) { __atomic_store_n(&counters, c.raw, __ATOMIC_RELAXED); }
+  void set_freelist(void* fl) { __atomic_store_n(&freelist, fl, __ATOMIC_RELAXED); }
 };
 
 static_assert(sizeof(PageDesc) == 64, "one cache line per page descriptor");

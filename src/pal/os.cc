@@ -196,6 +196,19 @@ uint64_t process_start_time(int pid) {
   return strtoull(p, nullptr, 10);
 }
 
+bool only_service_threads_left(int service_threads) {
+  char buf[1024];
+  if (read_file("/proc/self/stat", buf, sizeof buf) <= 0) return false;
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr || p[1] != ' ') return false;
+  const char state = p[2];  // field 3: the thread group leader's state
+  int field = 2;
+  for (++p; *p != '\0' && field < 20; ++p)
+    if (*p == ' ') ++field;
+  const long threads = strtol(p, nullptr, 10);  // field 20: num_threads
+  return state == 'Z' && threads <= 1 + service_threads;
+}
+
 void program_name(char* buf, size_t len) {
   if (read_file("/proc/self/comm", buf, len) <= 0) {
     buf[0] = '\0';

@@ -51,6 +51,9 @@ void futex_wake(uint32_t* addr);
 uint64_t process_start_time(int pid = 0);
 // Maps the first `size` bytes of /dev/shm/<name> read-only; nullptr on failure.
 const void* map_shm_readonly(const char* name, size_t size);
+// True when the main thread has ended (pthread_exit: the process shows as a zombie) and at most
+// `service_threads` other threads are left: the program's own threads are all gone.
+bool only_service_threads_left(int service_threads);
 // The program's short name (/proc/self/comm) into buf.
 void program_name(char* buf, size_t len);
 

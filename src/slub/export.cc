@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,7 +26,8 @@ namespace slub {
 
 namespace {
 
-constinit slub_shm* g_shm = nullptr;
+// Written by the flusher (export_start), read at exit by another thread (export_close).
+constinit std::atomic<slub_shm*> g_shm{nullptr};
 constinit char g_shm_name[48] = {};
 constinit int g_shm_pid = 0;
 
@@ -102,7 +104,8 @@ int for_caches_named(const char* arg, F fn) {
 }  // namespace
 
 void export_start() {
-  if (g_shm != nullptr || os::env_long("SLUB_EXPORT", 1) == 0) return;
+  if (g_shm.load(std::memory_order_relaxed) != nullptr || os::env_long("SLUB_EXPORT", 1) == 0)
+    return;
   remove_stale_areas();
   snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(getpid()));
   auto* shm = static_cast<slub_shm*>(os::create_shm(g_shm_name, sizeof(slub_shm)));
@@ -113,12 +116,12 @@ void export_start() {
   os::program_name(shm->hdr.exe, sizeof shm->hdr.exe);
   g_shm_pid = getpid();
   __atomic_store_n(&shm->hdr.magic, SLUB_SHM_MAGIC, __ATOMIC_RELEASE);  // last: readers check it
-  g_shm = shm;
+  g_shm.store(shm, std::memory_order_release);  // g_shm_name and g_shm_pid with it
   export_publish();
 }
 
 void export_publish() {
-  slub_shm* shm = g_shm;
+  slub_shm* shm = g_shm.load(std::memory_order_relaxed);
   if (shm == nullptr) return;
   __atomic_fetch_add(&shm->hdr.seq, 1, __ATOMIC_ACQ_REL);  // odd: being written
   uint32_t n = 0;
@@ -144,7 +147,7 @@ void export_publish() {
 }
 
 bool export_wait(unsigned ms) {
-  slub_shm* shm = g_shm;
+  slub_shm* shm = g_shm.load(std::memory_order_relaxed);
   if (shm == nullptr) {
     os::sleep_ms(ms);
     return false;
@@ -157,7 +160,7 @@ bool export_wait(unsigned ms) {
 }
 
 void export_serve() {
-  slub_shm* shm = g_shm;
+  slub_shm* shm = g_shm.load(std::memory_order_relaxed);
   if (shm == nullptr) return;
   const uint32_t seq = __atomic_load_n(&shm->hdr.cmd_seq, __ATOMIC_ACQUIRE);
   char arg[sizeof shm->hdr.cmd_arg];
@@ -181,16 +184,16 @@ void export_serve() {
 }
 
 void export_close() {
-  if (g_shm == nullptr || g_shm_pid != getpid()) return;
+  if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != getpid()) return;
+  // Only the name goes: the flusher thread keeps running until the process is gone and may be
+  // writing the area or waiting on its futex right now. The mapping goes with the process.
   os::remove_shm(g_shm_name);
-  os::unmap(g_shm, sizeof(slub_shm));
-  g_shm = nullptr;
 }
 
 void export_forget() {
   // fork child: the mapping is the parent's; drop it without touching the file.
-  if (g_shm != nullptr) os::unmap(g_shm, sizeof(slub_shm));
-  g_shm = nullptr;
+  if (slub_shm* shm = g_shm.load(std::memory_order_relaxed)) os::unmap(shm, sizeof(slub_shm));
+  g_shm.store(nullptr, std::memory_order_relaxed);
 }
 
 // At exit (including exit() from a signal handler of the program): the area goes away.

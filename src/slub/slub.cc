@@ -135,7 +135,7 @@ void* freeze_slab(PageDesc* slab) {
 // Node partial lists (list_lock held).
 
 void add_partial(KmemCacheNode* n, PageDesc* slab, bool tail) {
-  n->nr_partial++;
+  __atomic_store_n(&n->nr_partial, n->nr_partial + 1, __ATOMIC_RELAXED);  // peeked unlocked
   if (tail)
     n->partial.add_tail(&slab->list);
   else
@@ -146,7 +146,7 @@ void add_partial(KmemCacheNode* n, PageDesc* slab, bool tail) {
 void remove_partial(KmemCacheNode* n, PageDesc* slab) {
   ListHead::del(&slab->list);
   slab->on_node_partial = 0;
-  n->nr_partial--;
+  __atomic_store_n(&n->nr_partial, n->nr_partial - 1, __ATOMIC_RELAXED);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,6 +217,7 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
 
 // After a grace period: the pages of a SLAB_TYPESAFE_BY_RCU slab go back to the page allocator.
 void rcu_free_slab(RcuHead* head) {
+  SLUB_TSAN_ACQUIRE(head);  // from discard_slab, through liburcu (not instrumented)
   PageAlloc::free(
       reinterpret_cast<PageDesc*>(reinterpret_cast<char*>(head) - offsetof(PageDesc, list)));
 }
@@ -231,6 +232,7 @@ void discard_slab(KmemCache* s, PageDesc* slab) {
     // stay of this type until they are done. The slab is on no list, so its list link is free
     // to hold the rcu_head.
     static_assert(sizeof(RcuHead) <= sizeof(slab->list));
+    SLUB_TSAN_RELEASE(&slab->list);
     rcu::call(reinterpret_cast<RcuHead*>(&slab->list), rcu_free_slab);
     return;
   }
@@ -289,7 +291,7 @@ void put_cpu_partial(KmemCache* s, PageDesc* slab) {
   }
   slab->cpu_partial.next = old;
   slab->cpu_partial.slabs = slabs + 1;
-  c->partial = slab;
+  __atomic_store_n(&c->partial, slab, __ATOMIC_RELAXED);  // the flusher peeks at it unlocked
   c->lock.unlock();
   if (drain != nullptr) put_partials(s, drain);
 }
@@ -321,7 +323,8 @@ void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
   }
   KmemCacheNode* n = s->get_node(slab->node);
   if (old_fl != nullptr) stat_here(s, DEACTIVATE_REMOTE_FREES);
-  if (nw.inuse() == 0 && n->nr_partial >= s->min_partial) {
+  // Read without list_lock, as the kernel does: only decides whether an empty slab is kept.
+  if (nw.inuse() == 0 && __atomic_load_n(&n->nr_partial, __ATOMIC_RELAXED) >= s->min_partial) {
     stat_here(s, DEACTIVATE_EMPTY);
     discard_slab(s, slab);
   } else if (fl != nullptr || old_fl != nullptr) {
@@ -353,7 +356,7 @@ PageDesc* get_partial_node(KmemCache* s, KmemCacheNode* n, KmemCacheCpu* c, void
       PageDesc* old = c->partial;
       slab->cpu_partial.next = old;
       slab->cpu_partial.slabs = (old != nullptr ? old->cpu_partial.slabs : 0) + 1;
-      c->partial = slab;
+      __atomic_store_n(&c->partial, slab, __ATOMIC_RELAXED);
       if (++taken > s->cpu_partial_slabs / 2) break;
     }
   }
@@ -368,13 +371,14 @@ void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
       stat(c, ALLOC_REFILL);
       return fl;
     }
-    c->slab = nullptr;  // full, unfrozen, on no list
+    // Full, unfrozen, on no list. (Fast-path frees and the flusher read c->slab unlocked.)
+    __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
     stat(c, DEACTIVATE_BYPASS);
   }
   while (c->partial != nullptr) {
     stat(c, CPU_PARTIAL_ALLOC);
     PageDesc* slab = c->partial;
-    c->partial = slab->cpu_partial.next;
+    __atomic_store_n(&c->partial, slab->cpu_partial.next, __ATOMIC_RELAXED);
     if (slab->cpu_partial.next != nullptr)
       slab->cpu_partial.next->cpu_partial.slabs = slab->cpu_partial.slabs - 1;
     void* fl = freeze_slab(slab);
@@ -422,8 +426,8 @@ void* alloc_single(KmemCache* s, int node, size_t orig_size, const void* caller,
     PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
     void* object = slab->freelist;
     SlabCounters c = slab->ctrs();
-    slab->freelist = get_freepointer(s, object);
-    slab->counters = SlabCounters::make(c.inuse() + 1, c.objects(), false).raw;
+    slab->set_freelist(get_freepointer(s, object));
+    slab->set_counters(SlabCounters::make(c.inuse() + 1, c.objects(), false));
     const bool ok = alloc_debug_processing(s, slab, object, orig_size, caller, handle);
     if (!ok || slab->freelist == nullptr) {  // full, or taken out of use
       remove_partial(n, slab);
@@ -447,8 +451,8 @@ void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object, const void
   void* prior = slab->freelist;
   SlabCounters c = slab->ctrs();
   set_freepointer(s, object, prior);
-  slab->freelist = object;
-  slab->counters = SlabCounters::make(c.inuse() - 1, c.objects(), false).raw;
+  slab->set_freelist(object);
+  slab->set_counters(SlabCounters::make(c.inuse() - 1, c.objects(), false));
   if (c.inuse() == 1 && n->nr_partial >= s->min_partial) {
     if (prior != nullptr)
       remove_partial(n, slab);
@@ -473,9 +477,10 @@ int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c) {
   PageDesc* partial = c->partial;
   if (slab != nullptr) stat(c, CPUSLAB_FLUSH);
   __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
-  c->partial = nullptr;
+  __atomic_store_n(&c->partial, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   publish_cpu_freelist(c, nullptr);
-  c->flush_seen_tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED);
+  __atomic_store_n(&c->flush_seen_tid, __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED),
+                   __ATOMIC_RELAXED);
   c->lock.unlock();
   if (slab != nullptr) deactivate_slab(s, slab, fl);  // CPUSLAB_FLUSH
   if (partial != nullptr) put_partials(s, partial);
@@ -507,6 +512,9 @@ void* flusher_main(void*) {
     if (now >= next_publish) {
       export_publish();
       next_publish = now + kPublishNs;
+      // glibc ends a process when its last thread exits; this thread must not keep one alive
+      // after main called pthread_exit and the program's other threads ended.
+      if (os::only_service_threads_left(1)) exit(0);
     }
   }
   return nullptr;
@@ -1012,8 +1020,9 @@ int flush_idle_pass() {
       const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
       const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
                          __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr;
-      if (!holds || tid != c->flush_seen_tid) {
-        c->flush_seen_tid = tid;  // used since the last pass (or nothing to flush)
+      if (!holds || tid != __atomic_load_n(&c->flush_seen_tid, __ATOMIC_RELAXED)) {
+        // Used since the last pass (or nothing to flush).
+        __atomic_store_n(&c->flush_seen_tid, tid, __ATOMIC_RELAXED);
         return;
       }
       c->lock.lock();

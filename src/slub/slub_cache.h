@@ -38,7 +38,7 @@ SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
     void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
     if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
-    void* next = get_freepointer(s, object);
+    void* next = get_freepointer_safe(s, object);
     if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) break;  // the slow path reports it
     DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
     if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
