@@ -1,5 +1,5 @@
-// core/slabinfo_format: how the kernel's slabinfo tool shows sizes and flags, shared by the
-// in-process report (SLUB_REPORT=1) and tools/slabinfo. No allocation.
+// core/slabinfo_format: the statistics' names and how the kernel's slabinfo tool shows sizes
+// and flags, shared by the library (stats, SLUB_REPORT=1) and tools/slabinfo. No allocation.
 #pragma once
 
 #include <cstddef>
@@ -7,8 +7,23 @@
 #include <cstdio>
 
 #include <slub/slub.h>
+#include <slub/stats.h>
 
 namespace slub {
+
+// The sysfs names of enum slub_stat_item, in its order.
+inline constexpr const char* kStatNames[NR_SLUB_STAT_ITEMS] = {
+    "alloc_fastpath",      "free_fastpath",       "alloc_slowpath",
+    "free_slowpath",       "free_frozen",         "free_add_partial",
+    "free_remove_partial", "alloc_from_partial",  "alloc_slab",
+    "alloc_refill",        "alloc_node_mismatch", "free_slab",
+    "cpuslab_flush",       "deactivate_full",     "deactivate_empty",
+    "deactivate_to_head",  "deactivate_to_tail",  "deactivate_remote_frees",
+    "deactivate_bypass",   "order_fallback",      "cmpxchg_double_cpu_fail",
+    "cmpxchg_double_fail", "cpu_partial_alloc",   "cpu_partial_free",
+    "cpu_partial_node",    "cpu_partial_drain",
+};
+static_assert(NR_SLUB_STAT_ITEMS == 26, "kStatNames follows enum slub_stat_item");
 
 // 3 significant digits and K, M or G above 10^3, 10^6, 10^9 ("12.3K"); plain bytes below.
 inline void format_size(char* buf, size_t len, uint64_t value) {

@@ -2,6 +2,7 @@
 #include <slub/stats.h>
 
 #include "core/kmem_cache.h"
+#include "core/slabinfo_format.h"
 
 namespace slub {
 
@@ -19,17 +20,16 @@ void cache_stats(const KmemCache* s, uint64_t* out) {
 
 }  // namespace slub
 
+// The names, from the table the slabinfo tool shares (core/slabinfo_format.h).
 extern "C" __attribute__((visibility("default")))
 const char* const slub_stat_names[NR_SLUB_STAT_ITEMS] = {
-    "alloc_fastpath",      "free_fastpath",       "alloc_slowpath",
-    "free_slowpath",       "free_frozen",         "free_add_partial",
-    "free_remove_partial", "alloc_from_partial",  "alloc_slab",
-    "alloc_refill",        "alloc_node_mismatch", "free_slab",
-    "cpuslab_flush",       "deactivate_full",     "deactivate_empty",
-    "deactivate_to_head",  "deactivate_to_tail",  "deactivate_remote_frees",
-    "deactivate_bypass",   "order_fallback",      "cmpxchg_double_cpu_fail",
-    "cmpxchg_double_fail", "cpu_partial_alloc",   "cpu_partial_free",
-    "cpu_partial_node",    "cpu_partial_drain"};
+    slub::kStatNames[0],  slub::kStatNames[1],  slub::kStatNames[2],  slub::kStatNames[3],
+    slub::kStatNames[4],  slub::kStatNames[5],  slub::kStatNames[6],  slub::kStatNames[7],
+    slub::kStatNames[8],  slub::kStatNames[9],  slub::kStatNames[10], slub::kStatNames[11],
+    slub::kStatNames[12], slub::kStatNames[13], slub::kStatNames[14], slub::kStatNames[15],
+    slub::kStatNames[16], slub::kStatNames[17], slub::kStatNames[18], slub::kStatNames[19],
+    slub::kStatNames[20], slub::kStatNames[21], slub::kStatNames[22], slub::kStatNames[23],
+    slub::kStatNames[24], slub::kStatNames[25]};
 
 extern "C" __attribute__((visibility("default"))) int kmem_cache_get_stats(
     const struct kmem_cache* cache, uint64_t* out) {

@@ -67,10 +67,36 @@ constexpr kmem_ctor_t kCtors[kCaches] = {ctor_fn<0>, ctor_fn<1>, ctor_fn<2>, cto
 // Object sizes: the top 3 bits of the first byte pick a range, a 16-bit value the size in it.
 //   0-3: 1..256   4: 1..4096   5: 1..32 KiB   6: 1..1 MiB (steps of 16)   7: an edge
 size_t decode_obj_size(Reader& in) {
-  static const size_t kEdges[] = {1,    7,    8,     9,     15,    16,    24,         32,
-                                  33,   63,   64,    96,    128,   192,   255,        256,
-                                  512,  1000, 1024,  2048,  4095,  4096,  4097,       8192,
-                                  16384, 65536, 262144, 524288, kMaxObject - 4096, kMaxObject};
+  static const size_t kEdges[] = {1,
+                                  7,
+                                  8,
+                                  9,
+                                  15,
+                                  16,
+                                  24,
+                                  32,
+                                  33,
+                                  63,
+                                  64,
+                                  96,
+                                  128,
+                                  192,
+                                  255,
+                                  256,
+                                  512,
+                                  1000,
+                                  1024,
+                                  2048,
+                                  4095,
+                                  4096,
+                                  4097,
+                                  8192,
+                                  16384,
+                                  65536,
+                                  262144,
+                                  524288,
+                                  kMaxObject - 4096,
+                                  kMaxObject};
   uint8_t b = in.u8();
   uint32_t v = in.u16();
   switch (b >> 5) {
@@ -124,8 +150,9 @@ void check_cache_object(int c, void* p, bool zeroed, const char* what) {
   Cache& k = g_cache[c];
   FZ_CHECK(p != nullptr, "%s from cache %d (%s, size %zu) returned NULL (errno %d)", what, c,
            kmem_cache_name(k.c), k.size, errno);
-  FZ_CHECK(aligned_to(p, k.align), "%s from cache %d (size %zu flags %#lx) = %p: not aligned on %zu",
-           what, c, k.size, k.flags, p, k.align);
+  FZ_CHECK(aligned_to(p, k.align),
+           "%s from cache %d (size %zu flags %#lx) = %p: not aligned on %zu", what, c, k.size,
+           k.flags, p, k.align);
   FZ_CHECK(slub_owns(p), "%s = %p: slub_owns says no", what, p);
   if (zeroed)
     verify_zero(p, k.size, what);
@@ -280,10 +307,18 @@ void do_create(Reader& in, int c) {
   if ((extra & 0xC0) == 0xC0) {  // invalid: size 0, size over 1 MiB, or a bad alignment
     size_t bad_size = size, bad_align = align;
     switch (extra & 0x30) {
-      case 0x00: bad_size = 0; break;
-      case 0x10: bad_size = kMaxObject + 1 + size; break;
-      case 0x20: bad_align = 3 * (align ? align : 8); break;
-      default: bad_align = kMaxObject << 1; break;
+      case 0x00:
+        bad_size = 0;
+        break;
+      case 0x10:
+        bad_size = kMaxObject + 1 + size;
+        break;
+      case 0x20:
+        bad_align = 3 * (align ? align : 8);
+        break;
+      default:
+        bad_align = kMaxObject << 1;
+        break;
     }
     errno = 0;
     kmem_cache* bad = kmem_cache_create(name, bad_size, bad_align, flags, nullptr);
@@ -337,13 +372,14 @@ void do_info(int c) {
   kmem_cache_info info;
   FZ_CHECK(kmem_cache_get_info(k.c, &info) == 0, "kmem_cache_get_info failed");
   size_t held = held_in(c);
-  trace("info cache %d: objsize %zu slot %zu order %u objs/slab %u active %zu total %zu slabs %zu "
-        "partial %zu cpu %zu aliases %d held %zu", c, info.object_size, info.slot_size,
-        info.order, info.objs_per_slab, info.active_objs, info.total_objs, info.nr_slabs,
-        info.nr_partial, info.nr_cpu_slabs, info.aliases, held);
+  trace(
+      "info cache %d: objsize %zu slot %zu order %u objs/slab %u active %zu total %zu slabs %zu "
+      "partial %zu cpu %zu aliases %d held %zu",
+      c, info.object_size, info.slot_size, info.order, info.objs_per_slab, info.active_objs,
+      info.total_objs, info.nr_slabs, info.nr_partial, info.nr_cpu_slabs, info.aliases, held);
   FZ_CHECK(info.object_size >= k.size && info.slot_size >= info.object_size,
-           "cache %d: object size %zu slot size %zu for %zu", c, info.object_size,
-           info.slot_size, k.size);
+           "cache %d: object size %zu slot size %zu for %zu", c, info.object_size, info.slot_size,
+           k.size);
   FZ_CHECK(info.active_objs >= held, "cache %d (%s): active_objs %zu < %zu objects held", c,
            info.name, info.active_objs, held);
   FZ_CHECK(info.total_objs >= info.active_objs, "cache %d: total_objs %zu < active_objs %zu", c,

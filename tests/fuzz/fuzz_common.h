@@ -80,8 +80,8 @@ inline void dump_history() {
 }
 
 [[noreturn]] __attribute__((format(printf, 4, 5))) inline void fail(const char* file, int line,
-                                                                   const char* expr,
-                                                                   const char* fmt, ...) {
+                                                                    const char* expr,
+                                                                    const char* fmt, ...) {
   fprintf(stderr, "\n==fuzz== CHECK FAILED at %s:%d (operation #%lu): %s\n==fuzz== ", file, line,
           g_op_index, expr);
   va_list ap;
@@ -122,8 +122,8 @@ inline void install_crash_handlers() {
   }
 }
 
-#define FZ_CHECK(cond, ...)                                               \
-  do {                                                                    \
+#define FZ_CHECK(cond, ...)                                                               \
+  do {                                                                                    \
     if (__builtin_expect(!(cond), 0)) ::fz::fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
   } while (0)
 
@@ -232,9 +232,8 @@ FZ_NOCOV inline size_t first_bad(const unsigned char* p, uint64_t tag, bool zero
 }
 
 FZ_NOCOV inline void fill(void* p, size_t len, uint64_t tag) {
-  for_each_segment(len, [&](size_t off, size_t n) {
-    fill_range(static_cast<unsigned char*>(p), tag, off, n);
-  });
+  for_each_segment(
+      len, [&](size_t off, size_t n) { fill_range(static_cast<unsigned char*>(p), tag, off, n); });
 }
 
 // Checks the pattern a block of `len` bytes was filled with, on [0, limit) only.
@@ -256,8 +255,8 @@ inline void verify_zero(const void* p, size_t len, const char* what) {
   const auto* b = static_cast<const unsigned char*>(p);
   for_each_segment(len, [&](size_t off, size_t n) {
     size_t bad = first_bad(b, 0, true, off, n);
-    FZ_CHECK(bad == SIZE_MAX, "%s: block %p (%zu bytes) not zero at offset %zu: byte %02x", what,
-             p, len, bad, b[bad]);
+    FZ_CHECK(bad == SIZE_MAX, "%s: block %p (%zu bytes) not zero at offset %zu: byte %02x", what, p,
+             len, bad, b[bad]);
   });
 }
 
@@ -295,9 +294,7 @@ class LiveRanges {
     }
     ranges_.emplace(a, end - a);
   }
-  void remove(const void* p) {
-    ranges_.erase(reinterpret_cast<uintptr_t>(p));
-  }
+  void remove(const void* p) { ranges_.erase(reinterpret_cast<uintptr_t>(p)); }
   size_t size() const { return ranges_.size(); }
 
  private:
@@ -316,13 +313,13 @@ constexpr int kRemoteVcpu = 1;
 struct Task {
   void (*fn)(Task&);
   void* p = nullptr;
-  size_t len = 0;     // filled length
-  size_t req = 0;     // requested size
+  size_t len = 0;  // filled length
+  size_t req = 0;  // requested size
   size_t align = 0;
   uint64_t tag = 0;
-  void* ctx = nullptr;  // a kmem_cache*, for cache objects
-  int how = 0;          // target-defined variant
-  void** out = nullptr; // where an allocation's result goes (the caller drains first)
+  void* ctx = nullptr;   // a kmem_cache*, for cache objects
+  int how = 0;           // target-defined variant
+  void** out = nullptr;  // where an allocation's result goes (the caller drains first)
 };
 
 class Remote {

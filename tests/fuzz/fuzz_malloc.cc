@@ -54,10 +54,10 @@ size_t default_align(size_t req) {
 //   0,1: 0..64   2: 0..512   3: 0..4096   4: 0..32 KiB   5: 32 KiB..1 MiB (large runs)
 //   6: 1..5 MiB (huge mappings)   7: a size-class boundary, -1/0/+1
 size_t decode_size(Reader& in) {
-  static const size_t kEdges[] = {8,    16,   32,   48,    64,    80,    96,     112,    128,
-                                  160,  192,  224,  256,   320,   384,   448,    512,    640,
-                                  768,  1024, 2048, 4096,  8192,  16384, 24576,  32768,  65536,
-                                  131072, 262144, 524288, 1048576, 2097152, 1048576 + 4096};
+  static const size_t kEdges[] = {
+      8,    16,    32,    48,    64,    80,     96,     112,    128,     160,     192,
+      224,  256,   320,   384,   448,   512,    640,    768,    1024,    2048,    4096,
+      8192, 16384, 24576, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 1048576 + 4096};
   uint8_t b = in.u8();
   uint32_t v = in.u16();
   switch (b >> 5) {
@@ -186,8 +186,8 @@ void do_calloc(Reader& in, int s) {
     size_t big = (SIZE_MAX / 2) + 1 + (n << 4);
     errno = 0;
     void* p = slub_calloc(big, 2 + n);
-    FZ_CHECK(p == nullptr && errno == ENOMEM, "calloc(%zu, %zu) overflow: %p errno %d", big,
-             2 + n, p, errno);
+    FZ_CHECK(p == nullptr && errno == ENOMEM, "calloc(%zu, %zu) overflow: %p errno %d", big, 2 + n,
+             p, errno);
     errno = 0;
     p = slub_malloc(SIZE_MAX - n);  // beyond PTRDIFF_MAX: NULL, ENOMEM
     FZ_CHECK(p == nullptr && errno == ENOMEM, "malloc(SIZE_MAX - %zu): %p errno %d", n, p, errno);
@@ -216,8 +216,7 @@ void do_posix_memalign(Reader& in, int s) {
     size_t bad = (mode & 1) ? (align < 8 ? align : 4) : align * 3 + 8;
     if (is_pow2(bad) && bad >= sizeof(void*)) bad = 24;
     int r = slub_posix_memalign(&out, bad, req);
-    FZ_CHECK(r == EINVAL && out == sentinel, "posix_memalign(align %zu): %d, out %p", bad, r,
-             out);
+    FZ_CHECK(r == EINVAL && out == sentinel, "posix_memalign(align %zu): %d, out %p", bad, r, out);
     return;
   }
   if (align < sizeof(void*)) align = sizeof(void*);

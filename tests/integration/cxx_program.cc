@@ -116,8 +116,10 @@ std::uint64_t aligned_new_delete() {
       check_align(p, align);
       std::memset(p, 0xab, size);
       h = mix(h, size + align);
-      if (size % 2) ::operator delete(p, std::align_val_t(align));
-      else ::operator delete(p, size, std::align_val_t(align));
+      if (size % 2)
+        ::operator delete(p, std::align_val_t(align));
+      else
+        ::operator delete(p, size, std::align_val_t(align));
       void* q = ::operator new[](size, std::align_val_t(align), std::nothrow);
       if (!q) {
         std::cout << "nothrow aligned new[] failed\n";
@@ -285,8 +287,10 @@ std::uint64_t container_churn() {
       u[i + round * 10000L] = key;
     }
     for (auto it = m.begin(); it != m.end();) {
-      if (it->second.size() > 3) it = m.erase(it);
-      else ++it;
+      if (it->second.size() > 3)
+        it = m.erase(it);
+      else
+        ++it;
     }
     for (long k = round * 10000L; k < round * 10000L + 10000; k += 2) u.erase(k);
     std::vector<std::string> v(m.size());

@@ -52,8 +52,10 @@ int main() {
 
   std::vector<std::unique_ptr<Shape>> shapes;
   for (int i = 0; i < 20000; ++i) {
-    if (i % 3) shapes.push_back(std::make_unique<Rect>(i % 17, i % 23));
-    else shapes.push_back(std::make_unique<Square>(i % 29));
+    if (i % 3)
+      shapes.push_back(std::make_unique<Rect>(i % 17, i % 23));
+    else
+      shapes.push_back(std::make_unique<Square>(i % 29));
   }
   long area = std::accumulate(shapes.begin(), shapes.end(), 0L,
                               [](long a, const auto& s) { return a + s->area(); });

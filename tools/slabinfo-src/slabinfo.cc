@@ -37,20 +37,8 @@ constexpr uint64_t kPageSize = 4096;  // slub's page allocator works in 4 KiB pa
 constexpr double kRefreshTimeout = 2.0;
 constexpr double kCommandTimeout = 30.0;  // validate and shrink walk whole caches
 
-// The names of enum slub_stat_item, in its order (the tool is not linked with slub, so it
-// cannot use slub_stat_names).
-constexpr const char* kStatNames[NR_SLUB_STAT_ITEMS] = {
-    "alloc_fastpath",      "free_fastpath",       "alloc_slowpath",
-    "free_slowpath",       "free_frozen",         "free_add_partial",
-    "free_remove_partial", "alloc_from_partial",  "alloc_slab",
-    "alloc_refill",        "alloc_node_mismatch", "free_slab",
-    "cpuslab_flush",       "deactivate_full",     "deactivate_empty",
-    "deactivate_to_head",  "deactivate_to_tail",  "deactivate_remote_frees",
-    "deactivate_bypass",   "order_fallback",      "cmpxchg_double_cpu_fail",
-    "cmpxchg_double_fail", "cpu_partial_alloc",   "cpu_partial_free",
-    "cpu_partial_node",    "cpu_partial_drain",
-};
-static_assert(NR_SLUB_STAT_ITEMS == 26, "kStatNames must follow enum slub_stat_item");
+// The counters' names: src/core/slabinfo_format.h (the tool is not linked with slub).
+using slub::kStatNames;
 
 struct FlagName {
   uint64_t bit;
