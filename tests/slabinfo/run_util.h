@@ -161,7 +161,8 @@ class Background {
     if (pid_ <= 0) return -1;
     kill(pid_, sig);
     int status = 0;
-    const bool done = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout_s);
+    const bool done =
+        wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout_s);
     if (!done) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
