@@ -9,6 +9,7 @@
 #   FUZZ_SECONDS=60      seconds per target (0: build and replay the corpora only)
 #   FUZZ_TARGETS="..."   which targets (default: fuzz_malloc fuzz_cache fuzz_malloc_debug)
 #   FUZZ_KEEP_CORPUS=1   keep build-fuzz/corpus-run/ from the last run instead of a fresh copy
+#   FUZZ_BUILD_DIR=...   build folder (default build-fuzz/); one run at a time per folder
 #   JOBS=2               build jobs
 #
 # A finding leaves under build-fuzz/findings/<target>/: the crash input, the run's log, and
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
-BUILD="$ROOT/build-fuzz"
+BUILD="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${JOBS:-2}"
 SECS="${FUZZ_SECONDS:-60}"
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-fuzz_malloc fuzz_cache fuzz_malloc_debug}"
@@ -53,6 +54,14 @@ if ! clang++ -fsanitize=fuzzer "$BUILD/probe/probe.cc" -o "$BUILD/probe/probe" \
   skip "clang++ cannot link a libFuzzer program (libFuzzer runtime missing)"
 fi
 
+# One run at a time in a build folder: a second one would rebuild under the first and write
+# into its logs.
+exec 9>"$BUILD/.fuzz.lock"
+if ! flock -n 9; then
+  say "another fuzz.sh run uses $BUILD; waiting for it"
+  flock 9
+fi
+
 # ---- build ------------------------------------------------------------------------------------
 log="$BUILD/fuzz-build.log"
 start=$SECONDS
@@ -67,17 +76,18 @@ fi
 say "built ${TARGETS[*]} in $((SECONDS - start)) s (clang $(clang -dumpversion), -fsanitize=fuzzer,undefined)"
 
 failures=()
-rm -rf "$BUILD/findings"
+rm -rf "$BUILD/findings" "$BUILD"/run/*/fuzz-history-*
 
 # record_finding <target> <log> <what>: keeps the crash input, the log and the input history.
 record_finding() {
   local t="$1" runlog="$2" what="$3" dir="$BUILD/findings/$1" crash
   mkdir -p "$dir"
   cp "$runlog" "$dir/"
-  crash="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$runlog" | tail -1)"
+  crash="$(grep -a 'Test unit written to ' "$runlog" | tail -1 | sed 's/.*Test unit written to //' || true)"
+  [[ -n "$crash" && -f "$crash" ]] && cp "$crash" "$dir/"
   local h
   for h in "$BUILD/run/$t"/fuzz-history-*; do [[ -d "$h" ]] && cp -r "$h" "$dir/"; done
-  grep -E '==fuzz==|^slub:|SUMMARY|runtime error' "$runlog" | head -12 | sed 's/^/  /' >&2 || true
+  grep -a -E '==fuzz==|^slub:|SUMMARY|runtime error' "$runlog" | head -12 | sed 's/^/  /' >&2 || true
   failures+=("$t: $what${crash:+: crash input $crash}; log and history in $dir/")
 }
 
@@ -119,15 +129,15 @@ for t in "${TARGETS[@]}"; do
   rc=0
   (cd "$BUILD/run/$t" && "$BUILD/$t" "${FUZZ_FLAGS[@]}" "${args[@]}" \
     -artifact_prefix="$BUILD/run/$t/" "$corpus") >"$runlog" 2>&1 || rc=$?
-  modules="$(sed -n 's/.*Loaded 1 modules *(\([0-9]*\) inline 8-bit counters).*/\1/p' "$runlog" | head -1)"
-  final="$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)' "$runlog" | tail -1 || true)"
-  rate="$(sed -n 's/^stat::average_exec_per_sec:[[:space:]]*//p' "$runlog" | tail -1)"
+  modules="$(grep -a -m1 'inline 8-bit counters' "$runlog" | sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' || true)"
+  final="$(grep -a -E '^#[0-9]+[[:space:]]+(DONE|INITED)' "$runlog" | tail -1 || true)"
+  rate="$(grep -a '^stat::average_exec_per_sec:' "$runlog" | tail -1 | tr -dc '0-9' || true)"
   say "$t: $((SECONDS - start)) s, ${rate:-?} exec/s, edges of ${modules:-?}: ${final:-no stats line}"
   if ((rc != 0)); then
     what="exit status $rc"
-    grep -q 'ERROR: libFuzzer: timeout' "$runlog" && what="timeout (an input ran over 10 s)"
-    grep -q 'out-of-memory' "$runlog" && what="out of memory (over 2048 MB)"
-    grep -q 'deadly signal\|runtime error' "$runlog" && what="crash"
+    grep -aq 'ERROR: libFuzzer: timeout' "$runlog" && what="timeout (an input ran over 10 s)"
+    grep -aq 'out-of-memory' "$runlog" && what="out of memory (over 2048 MB)"
+    grep -aq 'deadly signal\|runtime error' "$runlog" && what="crash"
     record_finding "$t" "$runlog" "$what"
   fi
 done

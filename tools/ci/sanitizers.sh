@@ -61,12 +61,12 @@ test_targets() {
 # build <folder> <flags>: configures and builds the test executables; the log is shown only on
 # failure.
 build() {
-  local dir="$ROOT/$1" flags="$2" targets
+  local dir="$ROOT/$1" flags="$2" extra="${3:-}" targets
   local log="$dir/sanitizers-build.log"
   mkdir -p "$dir"
   {
     cmake -S "$ROOT" -B "$dir" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DSLUB_BUILD_TESTS=ON -DSLUB_BUILD_BENCH=OFF \
+      -DSLUB_BUILD_TESTS=ON -DSLUB_BUILD_BENCH=OFF $extra \
       "-DCMAKE_C_FLAGS=$flags" "-DCMAKE_CXX_FLAGS=$flags" \
       "-DCMAKE_EXE_LINKER_FLAGS=$flags" "-DCMAKE_SHARED_LINKER_FLAGS=$flags" &&
       mapfile -t targets < <(test_targets "$dir") &&
@@ -105,7 +105,10 @@ stage() {
         die "ThreadSanitizer stage failed (build-tsan)"
       ;;
     ubsan)
-      build build-ubsan "-fsanitize=undefined -fno-sanitize-recover=undefined"
+      # With encoded free pointers (off by default for speed), so that their code and
+      # Hardening.FreePointersAreStoredEncoded run in CI.
+      build build-ubsan "-fsanitize=undefined -fno-sanitize-recover=undefined" \
+        "-DSLUB_FREELIST_HARDENED=ON"
       t1=$SECONDS
       say "build-ubsan: built in $((t1 - t0)) s"
       run_tests build-ubsan "$EXCLUDE" "UBSAN_OPTIONS=halt_on_error=1 print_stacktrace=1" ||
