@@ -30,7 +30,7 @@ struct alignas(64) KmemCacheCpu {
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
   SpinLock lock;            // slow paths and the flusher
-  uint64_t flush_seen_tid;  // tid the flusher saw last time (flusher only)
+  uint64_t flush_seen_tid;  // tid at the last idle check or flush (g_slab_mutex held)
   // Statistics (include/slub/stats.h), counted without atomics and summed when read. The two
   // fast-path counters come first, in the line the fast path touches anyway.
   uint64_t stat[NR_SLUB_STAT_ITEMS];

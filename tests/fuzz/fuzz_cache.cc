@@ -47,7 +47,6 @@ Cache g_cache[kCaches];
 Obj g_obj[kSlots];
 size_t g_live = 0;
 unsigned long g_name_counter = 0;
-long g_debug_errors_at_start = 0;
 
 // ---- constructors: one per cache slot, filling the whole object with that slot's pattern --
 
@@ -457,10 +456,7 @@ void end_of_input() {
     if (g_cache[c].c != nullptr && g_cache[c].debug) do_validate(c);
     destroy(c);
   }
-  FZ_CHECK(g_live == 0 && g_ranges.size() == 0, "live bytes left: %zu", g_live);
-  long errs = slub_debug_errors();
-  FZ_CHECK(errs == g_debug_errors_at_start, "the debug mode reported %ld problems",
-           errs - g_debug_errors_at_start);
+  check_input_clean(g_live, g_ranges.size());
 }
 
 }  // namespace
@@ -471,13 +467,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  remember_input(data, size);
+  begin_input(data, size);
   Reader in(data, size);
-  g_tag_counter = 0;
-  g_op_index = 0;
   g_name_counter = 0;
-  g_debug_errors_at_start = slub_debug_errors();
-  slub_bind_vcpu(0);
   constexpr int kOps = 16;
   while (in.more()) {
     ++g_op_index;

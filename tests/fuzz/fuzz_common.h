@@ -398,6 +398,25 @@ auto quietly(F&& fn) {
   return r;
 }
 
+// The start of every input: remembered for replay, counters reset, no debug report seen yet,
+// on vCPU 0.
+inline long g_debug_errors_at_start = 0;
+inline void begin_input(const uint8_t* data, size_t size) {
+  remember_input(data, size);
+  g_tag_counter = 0;
+  g_op_index = 0;
+  g_debug_errors_at_start = slub_debug_errors();
+  slub_bind_vcpu(0);
+}
+
+// The end of every input, once everything is freed: no live bytes, no debug report.
+inline void check_input_clean(size_t live, size_t ranges) {
+  FZ_CHECK(live == 0 && ranges == 0, "live bytes left: %zu", live);
+  const long errs = slub_debug_errors();
+  FZ_CHECK(errs == g_debug_errors_at_start, "the debug mode reported %ld problems",
+           errs - g_debug_errors_at_start);
+}
+
 }  // namespace fz
 
 #endif  // SLUB_FUZZ_COMMON_H

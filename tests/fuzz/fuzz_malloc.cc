@@ -39,7 +39,6 @@ struct Block {
 
 Block g_slot[kSlots];
 size_t g_live = 0;
-long g_debug_errors_at_start = 0;
 
 size_t cost(size_t req, size_t align) {
   return req + align + 16;
@@ -340,10 +339,7 @@ int decode_vcpu(uint8_t v) {
 void end_of_input() {
   g_remote.drain();
   for (int s = 0; s < kSlots; ++s) free_local(s, 0);
-  FZ_CHECK(g_live == 0 && g_ranges.size() == 0, "live bytes left: %zu", g_live);
-  long errs = slub_debug_errors();
-  FZ_CHECK(errs == g_debug_errors_at_start, "the debug mode reported %ld problems",
-           errs - g_debug_errors_at_start);
+  check_input_clean(g_live, g_ranges.size());
 }
 
 }  // namespace
@@ -357,12 +353,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  remember_input(data, size);
+  begin_input(data, size);
   Reader in(data, size);
-  g_tag_counter = 0;
-  g_op_index = 0;
-  g_debug_errors_at_start = slub_debug_errors();
-  slub_bind_vcpu(0);
   constexpr int kOps = 16;
   while (in.more()) {
     ++g_op_index;

@@ -14,6 +14,7 @@
 #include "core/kmem_cache.h"
 #include "mm/page_map.h"
 #include "slub/slub_cache.h"
+#include "test_util.h"
 
 using namespace slub;
 
@@ -33,14 +34,6 @@ struct DebugCache {
   }
   KmemCache* k() const { return reinterpret_cast<KmemCache*>(c); }
 };
-
-// Runs fn with stderr captured; returns what was written.
-template <typename F>
-std::string stderr_of(F fn) {
-  testing::internal::CaptureStderr();
-  fn();
-  return testing::internal::GetCapturedStderr();
-}
 
 }  // namespace
 

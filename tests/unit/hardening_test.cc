@@ -18,6 +18,7 @@
 
 #include "core/kmem_cache.h"
 #include "slub/slub_cache.h"
+#include "test_util.h"
 
 using namespace slub;
 
@@ -26,12 +27,6 @@ KmemCache* K(kmem_cache* c) {
   return reinterpret_cast<KmemCache*>(c);
 }
 
-template <typename F>
-std::string stderr_of(F fn) {
-  testing::internal::CaptureStderr();
-  fn();
-  return testing::internal::GetCapturedStderr();
-}
 }  // namespace
 
 TEST(Hardening, FreePointersAreStoredEncoded) {
