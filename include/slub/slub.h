@@ -140,6 +140,45 @@ int slub_bind_vcpu(int vcpu);
 /* The CPU the calling thread counts as on (real or virtual). */
 int slub_current_cpu(void);
 
+/* NUMA (docs/NUMA.md). Nodes are numbered 0 .. slub_nr_nodes()-1 (the OS's node ids on a real
+ * machine; hwloc gives the CPU-to-node map and distances). */
+#define SLUB_MAX_NODES 1024
+#define SLUB_NO_NODE (-1)
+int slub_nr_nodes(void);
+/* The node of CPU `cpu` (real or virtual), or -1 if out of range. */
+int slub_cpu_node(int cpu);
+/* The kernel's node_distance(): 10 for a node to itself, larger for farther nodes; -1 if out of
+ * range. */
+int slub_node_distance(int a, int b);
+/* The node whose memory holds `ptr` (any byte of a slab or a large block), or -1. */
+int slub_node_of(const void* ptr);
+/* Declares a virtual topology, SLUB_TOPOLOGY's syntax: "cpus=16,nodes=4,distance=10:20" and
+ * optionally "ring=1" (remote distance grows with the hops around a ring). Caches created
+ * afterwards get one node structure per virtual node; caches created before keep theirs.
+ * Returns 0, or -1 with errno EINVAL (and a message on stderr) for a bad spec. */
+int slub_set_topology(const char* spec);
+
+/* An object from node `node`'s slabs (the kernel's kmem_cache_alloc_node); SLUB_NO_NODE: any
+ * node, as kmem_cache_alloc. NULL with errno EINVAL for a node out of range, ENOMEM. */
+void* kmem_cache_alloc_node(struct kmem_cache* cache, int node);
+/* malloc from node `node`'s slabs or pages (the kernel's kmalloc_node). */
+void* slub_malloc_node(size_t size, int node);
+
+/* Per-node counts of a cache (the kernel's /sys/kernel/slab/<cache>/ "N<node>=" values). */
+struct kmem_cache_node_info {
+  size_t nr_partial;    /* slabs on the node's partial list */
+  size_t nr_slabs;      /* slabs of the cache on the node */
+  size_t total_objs;    /* objects in those slabs */
+  size_t partial_free;  /* free objects in the partial slabs */
+};
+int kmem_cache_get_node_info(const struct kmem_cache* cache, int node,
+                         struct kmem_cache_node_info* info);
+/* The kernel's remote_node_defrag_ratio in its sysfs units, 0..100 (default 100): how often a
+ * CPU whose node has no partial slab takes one from another node (nearest first, only from
+ * nodes keeping more than min_partial) instead of allocating a new slab. Returns the old
+ * value, or -1 with errno EINVAL. */
+int kmem_cache_set_remote_node_defrag_ratio(struct kmem_cache* cache, unsigned percent);
+
 /* One pass of the flusher, now: hands back to their nodes the per-CPU slabs (and per-CPU
  * partial slabs) of every CPU slot that saw no fast-path operation since the previous pass.
  * Returns the number of CPU slots flushed. */

@@ -57,7 +57,7 @@ int kmem_cache_get_stats(const struct kmem_cache* cache, uint64_t* out);
  * writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE); the program
  * answers in result, sets done_seq to cmd_seq and wakes done_seq. */
 #define SLUB_SHM_MAGIC 0x31534255424c5355ull /* "USLBUBS1" */
-#define SLUB_SHM_VERSION 1
+#define SLUB_SHM_VERSION 2
 #define SLUB_SHM_MAX_CACHES 1024
 #define SLUB_SHM_MAX_ALIASES 8
 #define SLUB_SHM_MAX_NODES 8
@@ -82,6 +82,8 @@ struct slub_shm_cache {
   uint64_t slabs, partial, cpu_slabs;
   uint64_t min_partial, cpu_partial;
   uint64_t node_partial[SLUB_SHM_MAX_NODES]; /* partial slabs of nodes 0..7 */
+  uint64_t node_slabs[SLUB_SHM_MAX_NODES];   /* all slabs of nodes 0..7 */
+  uint64_t node_objects[SLUB_SHM_MAX_NODES]; /* objects in those slabs */
   uint64_t stats[NR_SLUB_STAT_ITEMS];
 };
 

@@ -197,12 +197,14 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   s->cpu_off = static_cast<uint32_t>(slot * sizeof(KmemCacheCpu));
   s->has_cpu_slot = true;
 
+  s->remote_node_defrag_ratio = 1000;
   s->nr_nodes = Topology::nr_nodes();
   s->node = static_cast<KmemCacheNode**>(meta::alloc(sizeof(KmemCacheNode*) * s->nr_nodes));
   if (s->node == nullptr) return false;  // the caller's kmem_cache_release undoes the rest
   for (int i = 0; i < s->nr_nodes; ++i) {
     void* m = meta::alloc(sizeof(KmemCacheNode));
     if (m == nullptr) {
+      s->nr_nodes = i;  // release frees the nodes made so far
       return false;
     }
     s->node[i] = new (m) KmemCacheNode();

@@ -88,6 +88,9 @@ struct KmemCache {
   uint32_t min_partial;        // node partial slabs kept before empty ones are freed
   uint32_t cpu_partial;        // per-CPU partial budget in objects (sysfs compatible)
   uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
+  // Misses that may take other nodes' partial slabs, out of 1024 (the kernel's field, stored
+  // as 1000 by default; its sysfs file shows and takes a tenth of it, 0..100).
+  uint32_t remote_node_defrag_ratio;
   kmem_ctor_t ctor;
   uint32_t useroffset;  // usercopy region (kmem_cache_create_usercopy): keeps a cache unmerged
   uint32_t usersize;

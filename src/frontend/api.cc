@@ -69,7 +69,7 @@ bool needs_zeroing(void* p) {
 }
 }  // namespace
 
-void* large_malloc(size_t size, size_t align) {
+void* large_malloc(size_t size, size_t align, int node) {
   if (size > kMaxRequest) return enomem();
   unsigned order = get_order(size);
   if (align > kPageSize && get_order(align) > order) order = get_order(align);
@@ -80,7 +80,8 @@ void* large_malloc(size_t size, size_t align) {
     if (guard.nested()) {
       p = emergency_alloc(size);
     } else {
-      PageDesc* d = PageAlloc::alloc(order, Topology::node_of(CpuId::current()), PageKind::kLarge);
+      if (node < 0) node = Topology::node_of(CpuId::current());
+      PageDesc* d = PageAlloc::alloc(order, node, PageKind::kLarge);
       p = d != nullptr ? desc_address(d) : nullptr;
     }
   } else {
@@ -394,6 +395,80 @@ SLUB_EXPORT void kmem_cache_for_each(void (*fn)(const kmem_cache*, void*), void*
   LockGuard g(g_slab_mutex);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next)
     fn(reinterpret_cast<const kmem_cache*>(list_entry<KmemCache, &KmemCache::list>(h)), arg);
+}
+
+SLUB_EXPORT int slub_nr_nodes(void) {
+  ensure_init();
+  return Topology::nr_nodes();
+}
+SLUB_EXPORT int slub_cpu_node(int cpu) {
+  ensure_init();
+  return cpu >= 0 && cpu < kMaxCpus ? Topology::node_of(cpu) : -1;
+}
+SLUB_EXPORT int slub_node_distance(int a, int b) {
+  ensure_init();
+  const int n = Topology::nr_nodes();
+  return a >= 0 && a < n && b >= 0 && b < n ? Topology::distance(a, b) : -1;
+}
+SLUB_EXPORT int slub_node_of(const void* p) {
+  PageDesc* d = PageMap::desc_of(p);
+  if (d == nullptr || (d->kind != PageKind::kSlab && d->kind != PageKind::kLarge)) return -1;
+  return d->node;
+}
+SLUB_EXPORT int slub_set_topology(const char* spec) {
+  ensure_init();
+  char err[128];
+  LockGuard g(g_slab_mutex);  // caches being created see one topology or the other
+  if (spec == nullptr || Topology::set_virtual(spec, err, sizeof err) != 0) {
+    os::print("slub: slub_set_topology(%s): %s\n", spec != nullptr ? spec : "NULL",
+              spec != nullptr ? err : "no spec");
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+SLUB_EXPORT void* kmem_cache_alloc_node(kmem_cache* cache, int node) {
+  if (node == SLUB_NO_NODE) return kmem_cache_alloc(cache);
+  if (node < 0 || node >= Topology::nr_nodes()) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return slab_alloc_node(K(cache), K(cache)->object_size, node);
+}
+
+SLUB_EXPORT void* slub_malloc_node(size_t size, int node) {
+  if (node == SLUB_NO_NODE) return fe::do_malloc(size);
+  ensure_init();
+  if (node < 0 || node >= Topology::nr_nodes()) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (size <= kKmallocMax)
+    return slab_alloc_node(&g_kmalloc_caches[kmalloc_index(size)], size, node);
+  return fe::large_malloc(size, 0, node);
+}
+
+SLUB_EXPORT int kmem_cache_get_node_info(const kmem_cache* cache, int node,
+                                         kmem_cache_node_info* info) {
+  const KmemCache* s = K(cache);
+  if (info == nullptr || node < 0 || node >= s->nr_nodes) {
+    errno = EINVAL;
+    return -1;
+  }
+  cache_node_info(s, node, info);
+  return 0;
+}
+
+SLUB_EXPORT int kmem_cache_set_remote_node_defrag_ratio(kmem_cache* cache, unsigned percent) {
+  if (percent > 100) {
+    errno = EINVAL;
+    return -1;
+  }
+  KmemCache* s = K(cache);
+  const unsigned old =
+      __atomic_exchange_n(&s->remote_node_defrag_ratio, percent * 10, __ATOMIC_RELAXED);
+  return static_cast<int>(old / 10);
 }
 
 SLUB_EXPORT int slub_bind_vcpu(int vcpu) {

@@ -13,7 +13,7 @@
 
 namespace slub::fe {
 
-SLUB_SLOW_PATH void* large_malloc(size_t size, size_t align);
+SLUB_SLOW_PATH void* large_malloc(size_t size, size_t align, int node = -1);
 SLUB_SLOW_PATH void free_slow(void* p, PageDesc* d);
 void* do_realloc(void* p, size_t size);
 void* do_calloc(size_t nmemb, size_t size);

@@ -4,14 +4,18 @@
 
 #include "mm/page_map.h"
 #include "pal/os.h"
+#include "pal/topology.h"
 
 namespace slub {
 
 namespace {
 constexpr size_t kRegionChunks = 16;  // 32 MiB reserved at a time
 
-// Everything below is protected by PageAlloc::lock_.
-constinit ListHead g_free[kChunkOrder + 1] = {};
+// Everything below is protected by PageAlloc::lock_. Free runs are kept per node: a chunk
+// belongs to the node it was carved for, and so do all its runs.
+constinit ListHead g_free[kMaxNodes][kChunkOrder + 1] = {};
+constinit bool g_node_ready[kMaxNodes] = {};
+constinit int g_nodes_used = 1;  // nodes 0 .. g_nodes_used-1 may have lists
 constinit uintptr_t g_region_cur = 0;
 constinit uintptr_t g_region_end = 0;
 constinit PageAllocStats g_stats = {};
@@ -38,10 +42,22 @@ bool injected_failure(unsigned order) {
   return true;
 }
 
+void ensure_node(int node) {
+  if (g_node_ready[node]) return;
+  for (auto& l : g_free[node]) l.init();
+  g_node_ready[node] = true;
+  if (node + 1 > g_nodes_used) g_nodes_used = node + 1;
+}
+
 void ensure_lists() {
   if (g_lists_ready) return;
-  for (auto& l : g_free) l.init();
+  ensure_node(0);
   g_lists_ready = true;
+}
+
+// The node a run belongs to: its chunk's, recorded in the chunk's meta descriptor.
+int node_of_run(const PageDesc* d) {
+  return chunk_descs(chunk_of(d))[0].node;
 }
 
 void mark_run(PageDesc* head, unsigned order, PageKind tail_kind) {
@@ -64,7 +80,7 @@ void PageAlloc::init() {
 
 // Carves a chunk from the current region (reserving a new region when needed), registers it,
 // and sets up its descriptors: the meta run at the start, the rest as free runs. Lock held.
-uintptr_t PageAlloc::new_chunk() {
+uintptr_t PageAlloc::new_chunk(int node) {
   if (g_region_cur == g_region_end) {
     void* r = os::map_aligned(kRegionChunks * kChunkSize, kChunkSize);
     size_t n = kRegionChunks;
@@ -84,18 +100,24 @@ uintptr_t PageAlloc::new_chunk() {
   PageDesc* d = chunk_descs(chunk);  // fresh mapping: all descriptors read as zero
   d[0].kind = PageKind::kMeta;
   d[0].order = kMetaOrder;
+  d[0].node = static_cast<uint16_t>(node);
+  // Real NUMA nodes: the chunk's pages come from its node (virtual nodes are not bound).
+  if (!Topology::is_virtual() && Topology::nr_nodes() > 1)
+    os::bind_node(reinterpret_cast<void*>(chunk), kChunkSize, node);
   mark_run(&d[0], kMetaOrder, PageKind::kTail);
   // The rest is one free run of each order from kMetaOrder to kMaxRunOrder, clean.
-  for (unsigned o = kMetaOrder; o <= kMaxRunOrder; ++o) add_free(&d[size_t{1} << o], o, false);
+  for (unsigned o = kMetaOrder; o <= kMaxRunOrder; ++o)
+    add_free(&d[size_t{1} << o], o, false, node);
   return chunk;
 }
 
-void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty) {
+void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty, int node) {
   d->kind = PageKind::kFreeHead;
   d->order = static_cast<uint8_t>(order);
   d->dirty = dirty;
   d->cache = nullptr;
-  g_free[order].add_head(&d->list);
+  d->node = static_cast<uint16_t>(node);
+  g_free[node][order].add_head(&d->list);
   g_stats.free_pages += size_t{1} << order;
   if (dirty) add_dirty(size_t{1} << order);
 }
@@ -107,23 +129,37 @@ void PageAlloc::inject_failures(unsigned min_order, long count) {
 
 PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   if (order > kMaxRunOrder || injected_failure(order)) return nullptr;
+  if (node < 0 || node >= kMaxNodes) node = 0;
   LockGuard g(lock_);
   ensure_lists();
+  ensure_node(node);
   unsigned o = order;
-  while (o <= kMaxRunOrder && g_free[o].empty()) ++o;
-  if (o > kMaxRunOrder) {
-    if (new_chunk() == 0) return nullptr;
+  while (o <= kMaxRunOrder && g_free[node][o].empty()) ++o;
+  if (o > kMaxRunOrder && new_chunk(node) != 0) {
     o = order;
-    while (g_free[o].empty()) ++o;
+    while (g_free[node][o].empty()) ++o;
   }
-  PageDesc* d = list_entry<PageDesc, &PageDesc::list>(g_free[o].next);
+  if (o > kMaxRunOrder) {
+    // The OS gives no more memory: take a free run of another node, nearest first, as the
+    // kernel's page allocator falls back along the zonelist.
+    const int nodes = Topology::nr_nodes() > g_nodes_used ? Topology::nr_nodes() : g_nodes_used;
+    for (int k = 1; k < nodes && o > kMaxRunOrder; ++k) {
+      const int m = k < Topology::nr_nodes() ? Topology::nearest(node, k) : k;
+      if (m >= kMaxNodes || !g_node_ready[m]) continue;
+      for (o = order; o <= kMaxRunOrder && g_free[m][o].empty(); ++o) {
+      }
+      if (o <= kMaxRunOrder) node = m;
+    }
+    if (o > kMaxRunOrder) return nullptr;
+  }
+  PageDesc* d = list_entry<PageDesc, &PageDesc::list>(g_free[node][o].next);
   ListHead::del(&d->list);
   const bool dirty = d->dirty;
   g_stats.free_pages -= size_t{1} << o;
   if (dirty) sub_dirty(size_t{1} << o);
   while (o > order) {  // split: keep the lower half, free the upper one
     --o;
-    add_free(d + (size_t{1} << o), o, dirty);
+    add_free(d + (size_t{1} << o), o, dirty, node);
   }
   d->kind = kind;
   d->order = static_cast<uint8_t>(order);
@@ -137,6 +173,7 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
 void PageAlloc::free(PageDesc* d) {
   LockGuard g(lock_);
   unsigned order = d->order;
+  const int node = node_of_run(d);
   mark_run(d, order, PageKind::kFreeTail);
   d->cache = nullptr;
   d->freelist = nullptr;
@@ -159,14 +196,18 @@ void PageAlloc::free(PageDesc* d) {
     d = base + idx;
     ++order;
   }
-  add_free(d, order, dirty);
+  add_free(d, order, dirty, node);
   if (g_stats.dirty_pages > g_max_dirty_pages) {
     // Purge from the largest runs down until half the budget is left.
     for (int o = kMaxRunOrder; o >= 0 && g_stats.dirty_pages > g_max_dirty_pages / 2; --o) {
-      for (ListHead* h = g_free[o].next; h != &g_free[o]; h = h->next) {
-        PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
-        if (f->dirty) purge_block(f);
-        if (g_stats.dirty_pages <= g_max_dirty_pages / 2) break;
+      for (int m = 0; m < g_nodes_used; ++m) {
+        if (!g_node_ready[m]) continue;
+        ListHead* l = &g_free[m][o];
+        for (ListHead* h = l->next; h != l; h = h->next) {
+          PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
+          if (f->dirty) purge_block(f);
+          if (g_stats.dirty_pages <= g_max_dirty_pages / 2) break;
+        }
       }
     }
   }
@@ -184,11 +225,16 @@ size_t PageAlloc::purge_dirty() {
   LockGuard g(lock_);
   if (!g_lists_ready) return 0;
   size_t before = g_stats.purged_pages;
-  for (unsigned o = 0; o <= kMaxRunOrder; ++o)
-    for (ListHead* h = g_free[o].next; h != &g_free[o]; h = h->next) {
-      PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
-      if (f->dirty) purge_block(f);
+  for (int m = 0; m < g_nodes_used; ++m) {
+    if (!g_node_ready[m]) continue;
+    for (unsigned o = 0; o <= kMaxRunOrder; ++o) {
+      ListHead* l = &g_free[m][o];
+      for (ListHead* h = l->next; h != l; h = h->next) {
+        PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
+        if (f->dirty) purge_block(f);
+      }
     }
+  }
   return g_stats.purged_pages - before;
 }
 

@@ -1,7 +1,8 @@
 // mm/page_alloc: the page allocator under the slabs, and the large and huge malloc blocks.
 //
 // Address space is reserved from the OS in 32 MiB regions cut into 2 MiB chunks, each chunk
-// registered in the PageMap. Inside a chunk a binary buddy system hands out runs of 2^order
+// registered in the PageMap and given to one NUMA node (real nodes: bound to it with mbind;
+// the chunk's meta descriptor records the node). Free runs are listed per node. Inside a chunk a binary buddy system hands out runs of 2^order
 // pages (order 0..8), always aligned on their own size; the chunk's first order-3 run holds
 // its descriptors. Freed runs coalesce with their buddies and stay mapped (a lockless slab
 // fast path may still read a stale free pointer from them); their pages go back to the OS with
@@ -45,6 +46,8 @@ class PageAlloc {
   static void init();  // reads SLUB_DIRTY_MAX_KB
   // A run of 2^order pages on `node`, kind set to `kind` and tails marked; nullptr when the OS
   // refuses memory. d->dirty tells whether the pages may hold old data (else they read zero).
+  // d->node is the node the run really belongs to: `node`, or, when the OS refuses a new chunk
+  // and `node` has no free run, the nearest node that has one.
   static PageDesc* alloc(unsigned order, int node, PageKind kind);
   static void free(PageDesc* d);
   // Gives every free but resident page back to the OS. Returns pages purged.
@@ -66,8 +69,8 @@ class PageAlloc {
   static void unlock() { lock_.unlock(); }
 
  private:
-  static uintptr_t new_chunk();
-  static void add_free(PageDesc* d, unsigned order, bool dirty);
+  static uintptr_t new_chunk(int node);
+  static void add_free(PageDesc* d, unsigned order, bool dirty, int node);
   static void purge_block(PageDesc* d);
   static SpinLock lock_;
 };

@@ -52,6 +52,20 @@ void purge(void* p, size_t size) {
   errno = saved;
 }
 
+bool bind_node(void* p, size_t size, int node) {
+  // The kernel's MPOL_PREFERRED: pages come from `node` while it has free memory, then from the
+  // others (a strict MPOL_BIND would turn a full node into an out-of-memory kill).
+  constexpr int kMpolPreferred = 1;
+  constexpr unsigned long kMaskBits = 1024;
+  unsigned long mask[kMaskBits / (8 * sizeof(unsigned long))] = {};
+  if (node < 0 || static_cast<unsigned long>(node) >= kMaskBits) return false;
+  mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
+  int saved = errno;
+  long rc = syscall(SYS_mbind, p, size, kMpolPreferred, mask, kMaskBits + 1, 0);
+  errno = saved;
+  return rc == 0;
+}
+
 void vprint(const char* fmt, va_list ap) {
   char buf[512];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);

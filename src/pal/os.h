@@ -17,6 +17,10 @@ void unmap(void* p, size_t size);
 // Gives the pages back to the OS; they stay mapped and read back as zero.
 void purge(void* p, size_t size);
 
+// NUMA memory policy of [p, p+size): pages are taken from `node` (an OS node id) while it has
+// memory (mbind(2) with MPOL_PREFERRED). False if the kernel refuses (no NUMA support).
+bool bind_node(void* p, size_t size, int node);
+
 // Writes a message to stderr with write(2); formats with vsnprintf into a stack buffer, which
 // does not allocate for the conversions we use (%s %d %u %zu %lx %p).
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

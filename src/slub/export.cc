@@ -53,8 +53,11 @@ void fill_cache(slub_shm_cache* out, KmemCache* s) {
   out->cpu_slabs = info.nr_cpu_slabs;
   out->min_partial = info.min_partial;
   out->cpu_partial = info.cpu_partial;
-  for (int n = 0; n < s->nr_nodes && n < SLUB_SHM_MAX_NODES; ++n)
+  for (int n = 0; n < s->nr_nodes && n < SLUB_SHM_MAX_NODES; ++n) {
     out->node_partial[n] = __atomic_load_n(&s->node[n]->nr_partial, __ATOMIC_RELAXED);
+    out->node_slabs[n] = s->node[n]->nr_slabs.load(std::memory_order_relaxed);
+    out->node_objects[n] = s->node[n]->total_objects.load(std::memory_order_relaxed);
+  }
   cache_stats(s, out->stats);
 }
 

@@ -363,8 +363,26 @@ PageDesc* get_partial_node(KmemCache* s, KmemCacheNode* n, KmemCacheCpu* c, void
   return got;
 }
 
+// Other nodes' partial lists, nearest first (the kernel's get_any_partial): tried on a fraction
+// remote_node_defrag_ratio/1024 of the misses, and only on nodes that keep more than
+// min_partial partial slabs, so that a node's own reserve is not raided and most misses grow
+// the local node instead. c->lock held.
+PageDesc* get_any_partial(KmemCache* s, KmemCacheCpu* c, int node, void** fl) {
+  const unsigned ratio = s->remote_node_defrag_ratio;
+  if (ratio == 0 || __builtin_ia32_rdtsc() % 1024 > ratio) return nullptr;
+  const int nodes = s->nr_nodes < Topology::nr_nodes() ? s->nr_nodes : Topology::nr_nodes();
+  for (int k = 1; k < nodes; ++k) {
+    const int m = Topology::nearest(node, k);
+    KmemCacheNode* n = s->node[m];
+    if (__atomic_load_n(&n->nr_partial, __ATOMIC_RELAXED) <= s->min_partial) continue;
+    if (PageDesc* slab = get_partial_node(s, n, c, fl)) return slab;
+  }
+  return nullptr;
+}
+
 // Finds objects for the CPU in SLUB's order. c->lock held, slot busy, CPU freelist empty.
-void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
+// `node` is the CPU's node; with `exact` (kmem_cache_alloc_node), objects must come from it.
+void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node, bool exact) {
   if (c->slab != nullptr) {
     void* fl = get_freelist(c->slab);  // remote frees to our slab
     if (fl != nullptr) {
@@ -375,21 +393,29 @@ void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node) {
     __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
     stat(c, DEACTIVATE_BYPASS);
   }
+  PageDesc* wrong_node = nullptr;  // exact: cpu partials of other nodes, given back below
   while (c->partial != nullptr) {
     stat(c, CPU_PARTIAL_ALLOC);
     PageDesc* slab = c->partial;
     __atomic_store_n(&c->partial, slab->cpu_partial.next, __ATOMIC_RELAXED);
     if (slab->cpu_partial.next != nullptr)
       slab->cpu_partial.next->cpu_partial.slabs = slab->cpu_partial.slabs - 1;
+    if (exact && slab->node != node) {
+      slab->cpu_partial.next = wrong_node;
+      wrong_node = slab;
+      continue;
+    }
     void* fl = freeze_slab(slab);
     if (fl != nullptr) {
       __atomic_store_n(&c->slab, slab, __ATOMIC_RELAXED);
+      if (wrong_node != nullptr) put_partials(s, wrong_node);
       return fl;
     }
   }
+  if (wrong_node != nullptr) put_partials(s, wrong_node);
   void* fl = nullptr;
   PageDesc* slab = get_partial_node(s, s->get_node(node), c, &fl);
-  // Other nodes' partial lists come with the NUMA work (get_any_partial).
+  if (slab == nullptr && !exact) slab = get_any_partial(s, c, node, &fl);
   if (slab == nullptr) {
     slab = new_slab(s, node, true, &fl);
     if (slab != nullptr) stat(c, ALLOC_SLAB);
@@ -557,6 +583,9 @@ void init_slow() {
   }
   g_init_state.store(2, std::memory_order_release);
   g_init_lock.unlock();
+  // The real CPU-to-node map and distances from hwloc, which allocates: the allocator is ready
+  // and no lock is held. Until it answers, every CPU counts as on node 0.
+  if (t_slow_depth == 0) Topology::discover();
   // pthread_atfork may call malloc; everything is ready by now.
   if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -590,6 +619,10 @@ void* emergency_alloc(size_t size) {
 }
 
 void* __slab_alloc(KmemCache* s, size_t orig_size) {
+  return __slab_alloc_node(s, orig_size, -1);
+}
+
+void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
   ensure_init();
   void* object = nullptr;
   {
@@ -600,7 +633,8 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
       errno = ENOMEM;
       return nullptr;
     }
-    const int node = Topology::node_of(cpu);
+    const bool exact = want_node >= 0;
+    const int node = exact ? want_node : Topology::node_of(cpu);
     stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH);
     if (SLUB_UNLIKELY(s->is_debug())) {
       uint32_t handle = 0;
@@ -612,7 +646,14 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
       KmemCacheCpu* c = per_cpu_ptr(s, cpu);
       c->lock.lock();
       void* fl = freeze_cpu_freelist(c);  // frees may have refilled it since the fast path
-      if (fl == nullptr) fl = ___slab_alloc(s, c, node);
+      if (exact && c->slab != nullptr && c->slab->node != node) {
+        stat(c, ALLOC_NODE_MISMATCH);  // the kernel deactivates the CPU slab, and so do we
+        PageDesc* old = c->slab;
+        __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
+        deactivate_slab(s, old, fl);
+        fl = nullptr;
+      }
+      if (fl == nullptr) fl = ___slab_alloc(s, c, node, exact);
       if (fl != nullptr) {
         object = fl;
         void* next = get_freepointer(s, object);
@@ -1007,6 +1048,19 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
     if (c->slab != nullptr) info->nr_cpu_slabs++;
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next) info->nr_cpu_slabs++;
   });
+}
+
+void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
+  *info = {};
+  KmemCacheNode* n = s->node[node];
+  info->nr_slabs = n->nr_slabs.load(std::memory_order_relaxed);
+  info->total_objs = n->total_objects.load(std::memory_order_relaxed);
+  LockGuard g(n->list_lock);
+  info->nr_partial = n->nr_partial;
+  for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
+    PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+    info->partial_free += slab->ctrs().objects() - slab->ctrs().inuse();
+  }
 }
 
 int flush_idle_pass() {

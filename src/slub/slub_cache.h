@@ -22,6 +22,8 @@ extern std::atomic<int> g_init_state;  // 2 when ready
 
 // `orig_size` is what the user asked for (kept by debug kmalloc caches).
 SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s, size_t orig_size);
+// The same for an object of node `node` (kmem_cache_alloc_node), or any node if node < 0.
+SLUB_SLOW_PATH void* __slab_alloc_node(KmemCache* s, size_t orig_size, int node);
 SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
 
 // A free of an object already at the head of its freelist: reported (abort with SLUB_STRICT=1)
@@ -49,6 +51,30 @@ SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
     stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
   }
   return __slab_alloc(s, orig_size);
+}
+
+// kmem_cache_alloc_node: the fast path when the CPU slab is on `node` (the kernel's
+// node_match); otherwise the slow path deactivates it and finds a slab of that node. The CPU
+// slab is read after the tid, so a change of slab fails the swap.
+SLUB_FAST_PATH void* slab_alloc_node(KmemCache* s, size_t orig_size, int node) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    PageDesc* slab = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (object == nullptr || (tid & kTidBusy) || slab == nullptr || slab->node != node) break;
+    void* next = get_freepointer_safe(s, object);
+    if (!freeptr_plausible(object, next)) break;
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (cmpxchg16b(&c->freelist_tid, expected,
+                   {reinterpret_cast<uint64_t>(next), tid + kTidStep})) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
+  return __slab_alloc_node(s, orig_size, node);
 }
 
 // Free fast path: only for an object of this CPU's active slab. Reads tid, then the active
@@ -92,6 +118,8 @@ int cache_shrink_locked(KmemCache* s);
 // Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U).
 int cache_print_calls(KmemCache* s, bool free_calls, int fd);
 void cache_get_info(const KmemCache* s, kmem_cache_info* info);
+// Per-node counts (partial list walked under the node's list_lock).
+void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
 // Flushes every CPU's slab and partials of `s` back to the node lists. Returns slabs flushed.
 int flush_all(KmemCache* s);
 // One pass of the flusher: flushes per-CPU slabs idle since the previous pass.

@@ -119,6 +119,10 @@ class FakeArea : public ::testing::Test {
     snprintf(dentry.aliases[1], sizeof dentry.aliases[1], "foo");
     dentry.node_partial[0] = 3;
     dentry.node_partial[1] = 2;
+    dentry.node_slabs[0] = 4;
+    dentry.node_slabs[1] = 1;
+    dentry.node_objects[0] = 84;
+    dentry.node_objects[1] = 21;
     dentry.stats[ALLOC_SLOWPATH] = 7;
 
     add_cache(shm_, "empty_cache", "empty_cache", 32, 32, 128, 0, 0, 0, 0, 0, 0);
@@ -327,6 +331,8 @@ TEST_F(FakeArea, Json) {
   const json& dentry = j["caches"][1];
   EXPECT_EQ(dentry["aliases"], json::array({"dentry_alias", "foo"}));
   EXPECT_EQ(dentry["node_partial"], json::array({3, 2}));
+  EXPECT_EQ(dentry["node_slabs"], json::array({4, 1}));
+  EXPECT_EQ(dentry["node_objects"], json::array({84, 21}));
   EXPECT_EQ(dentry["flag_letters"], "*Aa");
   EXPECT_EQ(j["caches"][5]["name"], "quote\"back\\slash");
 }
@@ -369,6 +375,8 @@ TEST_F(FakeArea, Report) {
   EXPECT_NE(r.out.find("Aliases      : dentry_alias foo"), std::string::npos);
   EXPECT_NE(r.out.find("HWCACHE_ALIGN|RECLAIM_ACCOUNT"), std::string::npos);
   EXPECT_NE(r.out.find("Partial slabs             3    2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("All slabs                 4    1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Objects                  84   21"), std::string::npos) << r.out;
   for (const char* n : {"alloc_fastpath",      "free_fastpath",       "alloc_slowpath",
                         "free_slowpath",       "free_frozen",         "free_add_partial",
                         "free_remove_partial", "alloc_from_partial",  "alloc_slab",
@@ -521,3 +529,10 @@ TEST_F(FakeArea, ListAndRemoveStale) {
 }
 
 }  // namespace
+
+TEST_F(FakeArea, NumaShowsSlabsAndPartialsPerNode) {
+  const auto r = tool_pid({"-n"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("Slabs/partial, node  :         0         1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dentry                    4/3       1/2"), std::string::npos) << r.out;
+}

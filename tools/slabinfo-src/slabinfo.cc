@@ -430,14 +430,17 @@ void show_aliases(const Snapshot& s) {
 
 void show_numa(const Snapshot& s) {
   const uint32_t nodes = std::clamp<uint32_t>(s.hdr.nr_nodes, 1, SLUB_SHM_MAX_NODES);
-  std::printf("%-21s:", "Partial slabs / node");
-  for (uint32_t n = 0; n < nodes; n++) std::printf(" %4u", n);
+  // Per node: all slabs / partial slabs, as the kernel's "N<node>=" values.
+  std::printf("%-21s:", "Slabs/partial, node");
+  for (uint32_t n = 0; n < nodes; n++) std::printf(" %9u", n);
   std::printf("\n----------------------");
-  for (uint32_t n = 0; n < nodes; n++) std::printf("-----");
+  for (uint32_t n = 0; n < nodes; n++) std::printf("----------");
   std::printf("\n");
   for (const slub_shm_cache* c : listed(s)) {
     std::printf("%-21s ", name_of(*c).c_str());
-    for (uint32_t n = 0; n < nodes; n++) std::printf(" %4s", size_str(c->node_partial[n]).c_str());
+    for (uint32_t n = 0; n < nodes; n++)
+      std::printf(" %4s/%-4s", size_str(c->node_slabs[n]).c_str(),
+                  size_str(c->node_partial[n]).c_str());
     std::printf("\n");
   }
 }
@@ -497,8 +500,12 @@ void report(const Snapshot& s, const slub_shm_cache& c) {
   for (uint32_t n = 0; n < nodes; n++) std::printf(" %4u", n);
   std::printf("\n----------------------");
   for (uint32_t n = 0; n < nodes; n++) std::printf("-----");
+  std::printf("\n%-21s ", "All slabs");
+  for (uint32_t n = 0; n < nodes; n++) std::printf(" %4s", size_str(c.node_slabs[n]).c_str());
   std::printf("\n%-21s ", "Partial slabs");
   for (uint32_t n = 0; n < nodes; n++) std::printf(" %4s", size_str(c.node_partial[n]).c_str());
+  std::printf("\n%-21s ", "Objects");
+  for (uint32_t n = 0; n < nodes; n++) std::printf(" %4s", size_str(c.node_objects[n]).c_str());
   std::printf("\n");
 
   // The kernel tool's performance tables.
@@ -659,6 +666,8 @@ ordered_json cache_json(const Snapshot& s, const slub_shm_cache& c) {
   j["cpu_partial"] = c.cpu_partial;
   const uint32_t nodes = std::clamp<uint32_t>(s.hdr.nr_nodes, 1, SLUB_SHM_MAX_NODES);
   j["node_partial"] = std::vector<uint64_t>(c.node_partial, c.node_partial + nodes);
+  j["node_slabs"] = std::vector<uint64_t>(c.node_slabs, c.node_slabs + nodes);
+  j["node_objects"] = std::vector<uint64_t>(c.node_objects, c.node_objects + nodes);
   j["space"] = space(c);
   ordered_json st = ordered_json::object();
   for (int i = 0; i < NR_SLUB_STAT_ITEMS; i++) st[kStatNames[i]] = c.stats[i];
