@@ -28,6 +28,8 @@ extern "C" {
 #define SLAB_NOLEAKTRACE 0x00800000UL        /* kernel compatibility; no effect */
 #define SLAB_RECLAIM_ACCOUNT 0x00020000UL    /* objects are reclaimable; merge-relevant */
 #define SLAB_ACCOUNT 0x04000000UL            /* kernel compatibility; merge-relevant */
+#define SLAB_QUEUED 0x10000000UL /* a cache of the SLAB clone, not SLUB (docs/SLAB.md); the \
+                                    default for every cache under SLUB_ALLOCATOR=slab */
 
 /* The debug flags together: a cache with any of them never takes the lockless fast path. */
 #define SLAB_DEBUG_FLAGS \
@@ -178,6 +180,26 @@ int kmem_cache_get_node_info(const struct kmem_cache* cache, int node,
  * nodes keeping more than min_partial) instead of allocating a new slab. Returns the old
  * value, or -1 with errno EINVAL. */
 int kmem_cache_set_remote_node_defrag_ratio(struct kmem_cache* cache, unsigned percent);
+
+/* What the allocator's queues and per-CPU structures hold, for SLUB and the SLAB clone alike
+ * (the 4096-CPU harness compares them; docs/SLAB.md gives the formulas). */
+struct kmem_cache_queue_info {
+  int allocator;            /* 0: SLUB, 1: SLAB */
+  size_t cpu_bytes;         /* SLUB: the 256-byte CPU slots of CPUs in use; SLAB: the per-CPU
+                               arrays of every possible CPU, 16 + 8 x limit each */
+  size_t shared_bytes;      /* SLAB: shared arrays (kmalloc-rounded) */
+  size_t alien_bytes;       /* SLAB: alien caches and their pointer tables */
+  size_t node_bytes;        /* per-node structures */
+  size_t mgmt_bytes;        /* SLAB: on-slab free-index arrays (ON_SLAB caches) */
+  size_t parked_cpu;        /* objects free but held per CPU: SLUB CPU slabs and CPU partial
+                               slabs; SLAB per-CPU arrays */
+  size_t parked_shared;     /* SLAB: objects in shared arrays */
+  size_t parked_alien;      /* SLAB: objects in alien caches */
+  size_t free_slab_objects; /* objects of wholly free slabs kept on node lists */
+  unsigned limit, batchcount, shared; /* SLAB's tunables (0 for SLUB) */
+  unsigned long long reaper_ns;       /* CPU time of SLAB's reaper thread (all caches) */
+};
+int kmem_cache_get_queue_info(const struct kmem_cache* cache, struct kmem_cache_queue_info* info);
 
 /* One pass of the flusher, now: hands back to their nodes the per-CPU slabs (and per-CPU
  * partial slabs) of every CPU slot that saw no fast-path operation since the previous pass.

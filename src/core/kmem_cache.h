@@ -65,6 +65,8 @@ struct alignas(64) KmemCacheNode {
   std::atomic<size_t> total_objects{0};  // objects in those slabs
 };
 
+struct SlabCache;  // slab/slab.h
+
 struct KmemCache {
   // ---- read by the fast paths ----
   uint32_t cpu_off;       // offset of this cache's KmemCacheCpu in every CpuArea
@@ -104,6 +106,7 @@ struct KmemCache {
   AliasName* aliases;  // names of the caches merged into this one (meta memory)
   int nr_aliases;
   int aliases_cap;
+  SlabCache* q;  // the SLAB clone's part (SLAB_QUEUED), or nullptr for a SLUB cache
   bool is_kmalloc;
   bool has_cpu_slot;  // cpu_off is allocated (kmem_cache_release frees it only then)
   char name[47];

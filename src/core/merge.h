@@ -15,7 +15,7 @@ namespace slub {
 inline constexpr unsigned long kNeverMerge =
     SLAB_DEBUG_FLAGS | SLAB_TYPESAFE_BY_RCU | SLAB_NOLEAKTRACE | SLAB_NO_MERGE;
 inline constexpr unsigned long kMergeSame =
-    SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT;
+    SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT | SLAB_QUEUED;
 
 void merge_init();  // reads SLUB_NOMERGE
 bool merge_enabled();

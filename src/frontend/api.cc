@@ -449,6 +449,15 @@ SLUB_EXPORT void* slub_malloc_node(size_t size, int node) {
   return fe::large_malloc(size, 0, node);
 }
 
+SLUB_EXPORT int kmem_cache_get_queue_info(const kmem_cache* cache, kmem_cache_queue_info* info) {
+  if (cache == nullptr || info == nullptr) {
+    errno = EINVAL;
+    return -1;
+  }
+  cache_queue_info(const_cast<KmemCache*>(K(cache)), info);
+  return 0;
+}
+
 SLUB_EXPORT int kmem_cache_get_node_info(const kmem_cache* cache, int node,
                                          kmem_cache_node_info* info) {
   const KmemCache* s = K(cache);

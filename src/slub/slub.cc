@@ -47,6 +47,7 @@
 #include "mm/page_alloc.h"
 #include "pal/os.h"
 #include "pal/rcu.h"
+#include "slab/slab.h"
 
 namespace slub {
 
@@ -63,6 +64,7 @@ constinit std::atomic<bool> g_atfork_done{false};
 constinit std::atomic<bool> g_flusher_started{false};
 constinit bool g_flusher_allowed = true;
 constinit unsigned g_flush_ms = 2000;
+constinit bool g_default_slab = false;       // SLUB_ALLOCATOR=slab
 constinit bool g_export = true;              // SLUB_EXPORT: the statistics area for tools/slabinfo
 constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 
@@ -580,6 +582,13 @@ void init_slow() {
   {
     LockGuard g(g_slab_mutex);
     if (!kmalloc_init()) os::fatal("slub: cannot create the kmalloc caches\n");
+    // SLUB_ALLOCATOR=slab: the SLAB clone behind malloc and behind every cache created.
+    const char* kind = os::env_str("SLUB_ALLOCATOR");
+    g_default_slab = kind != nullptr && strcmp(kind, "slab") == 0;
+    if (kind != nullptr && !g_default_slab && strcmp(kind, "slub") != 0)
+      os::print("slub: SLUB_ALLOCATOR=%s ignored (slub or slab)\n", kind);
+    for (unsigned i = 0; g_default_slab && i < kNumKmalloc; ++i)
+      if (!slab::open(&g_kmalloc_caches[i])) os::fatal("slub: cannot create the SLAB caches\n");
   }
   g_init_state.store(2, std::memory_order_release);
   g_init_lock.unlock();
@@ -635,8 +644,10 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     }
     const bool exact = want_node >= 0;
     const int node = exact ? want_node : Topology::node_of(cpu);
-    stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH);
-    if (SLUB_UNLIKELY(s->is_debug())) {
+    if (s->q != nullptr) {
+      // The SLAB clone (its CPU slots never hold a freelist); it counts its own hits and misses.
+      object = slab::alloc(s, want_node);
+    } else if (stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH); SLUB_UNLIKELY(s->is_debug())) {
       uint32_t handle = 0;
       const void* caller = nullptr;  // found by unwinding: only U and T need it
       if (s->track_off != 0 || (s->flags & SLAB_TRACE))
@@ -670,6 +681,7 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
   }
   if (object == nullptr) errno = ENOMEM;
   maybe_start_flusher();
+  if (s->q != nullptr) slab::maybe_start_reaper();
   return object;
 }
 
@@ -685,6 +697,10 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     return;
   }
   get_cpu_area(CpuId::current());  // for the counters; no lock is held yet
+  if (s->q != nullptr) {           // the SLAB clone
+    slab::free(s, slab, object);
+    return;
+  }
   stat_here(s, FREE_SLOWPATH);
   if (SLUB_UNLIKELY(s->is_debug())) {
     uint32_t handle = 0;
@@ -766,6 +782,7 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
     errno = ENOSYS;
     return nullptr;
   }
+  if (g_default_slab) flags |= SLAB_QUEUED;
   const unsigned long eff = kmem_cache_flags(name, flags);  // with SLUB_DEBUG, as opened
   {
     LockGuard g(g_slab_mutex);
@@ -780,7 +797,9 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
   LockGuard g(g_slab_mutex);
   // Another thread may have created a compatible cache meanwhile: merging is a best effort
   // here as in the kernel, where slab_mutex is held across; two caches are still correct.
-  if (!kmem_cache_open(s, name, size, align, flags, ctor)) {
+  if (!kmem_cache_open(s, name, size, align, flags, ctor) ||
+      ((flags & SLAB_QUEUED) && !slab::open(s))) {
+    slab::close(s);
     kmem_cache_release(s);
     meta::free(s, sizeof(KmemCache));
     return nullptr;
@@ -869,6 +888,7 @@ void report_leftovers(KmemCache* s, size_t slabs, size_t objects) {
 }  // namespace
 
 int cache_shrink_locked(KmemCache* s) {
+  if (s->q != nullptr) return slab::shrink(s);
   flush_all(s);
   return shrink_nodes(s);
 }
@@ -886,6 +906,7 @@ int cache_validate(KmemCache* s) {
 }
 
 int cache_validate_locked(KmemCache* s) {
+  if (s->q != nullptr) return 0;  // the SLAB clone has no debug checks
   flush_all(s);
   int errors = 0;
   for_each_listed_slab(s, [&](PageDesc* slab) { errors += validate_slab(s, slab); });
@@ -988,6 +1009,18 @@ int cache_destroy(KmemCache* s) {
     g_slab_mutex.unlock();
     return 0;
   }
+  if (s->q != nullptr) {
+    slab::shrink(s);
+    if (const size_t busy = slab::busy_slabs(s)) {
+      os::report("slub: kmem_cache_destroy(%s): %zu slabs still hold objects; cache kept\n",
+                 s->name, busy);
+      s->refcount++;
+      g_slab_mutex.unlock();
+      errno = EBUSY;
+      return -1;
+    }
+    slab::close(s);
+  }
   flush_all(s);
   shrink_nodes(s);
   size_t slabs = 0, objects = 0;
@@ -1030,6 +1063,10 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
   info->aliases = s->refcount - 1;
   unique_id(s, info->unique_id, sizeof info->unique_id);
   info->cpu_partial = s->cpu_partial;
+  if (s->q != nullptr) {
+    slab::get_info(s, info);
+    return;
+  }
   size_t free_objs = 0;
   for (int i = 0; i < s->nr_nodes; ++i) {
     KmemCacheNode* n = s->node[i];
@@ -1051,6 +1088,10 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
 }
 
 void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
+  if (s->q != nullptr) {
+    slab::node_info(s, node, info);
+    return;
+  }
   *info = {};
   KmemCacheNode* n = s->node[node];
   info->nr_slabs = n->nr_slabs.load(std::memory_order_relaxed);
@@ -1060,6 +1101,37 @@ void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
   for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
     PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
     info->partial_free += slab->ctrs().objects() - slab->ctrs().inuse();
+  }
+}
+
+void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
+  if (s->q != nullptr) {
+    slab::queue_info(s, info);
+    return;
+  }
+  *info = {};
+  info->node_bytes = sizeof(KmemCacheNode) * s->nr_nodes;
+  info->reaper_ns = 0;
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
+    info->cpu_bytes += sizeof(KmemCacheCpu);
+    // Free objects held by the CPU: its freelist (taken and put back under the slot's lock,
+    // as a slow path does), remote frees waiting in its slab, and its partial slabs.
+    c->lock.lock();
+    void* fl = freeze_cpu_freelist(c);
+    for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) info->parked_cpu++;
+    if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
+    for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next)
+      info->parked_cpu += p->ctrs().objects() - p->ctrs().inuse();
+    publish_cpu_freelist(c, fl);
+    c->lock.unlock();
+  });
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    KmemCacheNode* n = s->node[i];
+    LockGuard g(n->list_lock);
+    for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+      if (slab->ctrs().inuse() == 0) info->free_slab_objects += slab->ctrs().objects();
+    }
   }
 }
 
@@ -1127,14 +1199,16 @@ void fork_prepare() {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock();
   }
+  slab::lock_all();
   PageAlloc::lock();
   meta::lock();
 }
 
 namespace {
-void fork_release() {
+void fork_release(bool child) {
   meta::unlock();
   PageAlloc::unlock();
+  slab::unlock_all(child);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.unlock();
@@ -1146,12 +1220,12 @@ void fork_release() {
 }  // namespace
 
 void fork_parent() {
-  fork_release();
+  fork_release(false);
   rcu::after_fork_parent();
 }
 
 void fork_child() {
-  fork_release();
+  fork_release(true);
   rcu::after_fork_child();
   export_forget();  // the parent's area; the child makes its own when its flusher starts
   g_flusher_started.store(false);  // the flusher thread did not survive fork

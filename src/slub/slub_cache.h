@@ -118,6 +118,8 @@ int cache_shrink_locked(KmemCache* s);
 // Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U).
 int cache_print_calls(KmemCache* s, bool free_calls, int fd);
 void cache_get_info(const KmemCache* s, kmem_cache_info* info);
+// What the queues and per-CPU structures hold (SLUB or the SLAB clone).
+void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);
 // Per-node counts (partial list walked under the node's list_lock).
 void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
 // Flushes every CPU's slab and partials of `s` back to the node lists. Returns slabs flushed.
