@@ -28,8 +28,9 @@ extern "C" {
 #define SLAB_NOLEAKTRACE 0x00800000UL        /* kernel compatibility; no effect */
 #define SLAB_RECLAIM_ACCOUNT 0x00020000UL    /* objects are reclaimable; merge-relevant */
 #define SLAB_ACCOUNT 0x04000000UL            /* kernel compatibility; merge-relevant */
-#define SLAB_QUEUED 0x10000000UL /* a cache of the SLAB clone, not SLUB (docs/SLAB.md); the \
-                                    default for every cache under SLUB_ALLOCATOR=slab */
+#define SLAB_QUEUED                                                       \
+  0x10000000UL /* a cache of the SLAB clone, not SLUB (docs/SLAB.md); the \
+                  default for every cache under SLUB_ALLOCATOR=slab */
 
 /* The debug flags together: a cache with any of them never takes the lockless fast path. */
 #define SLAB_DEBUG_FLAGS \
@@ -168,13 +169,13 @@ void* slub_malloc_node(size_t size, int node);
 
 /* Per-node counts of a cache (the kernel's /sys/kernel/slab/<cache>/ "N<node>=" values). */
 struct kmem_cache_node_info {
-  size_t nr_partial;    /* slabs on the node's partial list */
-  size_t nr_slabs;      /* slabs of the cache on the node */
-  size_t total_objs;    /* objects in those slabs */
-  size_t partial_free;  /* free objects in the partial slabs */
+  size_t nr_partial;   /* slabs on the node's partial list */
+  size_t nr_slabs;     /* slabs of the cache on the node */
+  size_t total_objs;   /* objects in those slabs */
+  size_t partial_free; /* free objects in the partial slabs */
 };
 int kmem_cache_get_node_info(const struct kmem_cache* cache, int node,
-                         struct kmem_cache_node_info* info);
+                             struct kmem_cache_node_info* info);
 /* The kernel's remote_node_defrag_ratio in its sysfs units, 0..100 (default 100): how often a
  * CPU whose node has no partial slab takes one from another node (nearest first, only from
  * nodes keeping more than min_partial) instead of allocating a new slab. Returns the old

@@ -1115,14 +1115,18 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
   for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
     info->cpu_bytes += sizeof(KmemCacheCpu);
     // Free objects held by the CPU: its freelist (taken and put back under the slot's lock,
-    // as a slow path does), remote frees waiting in its slab, and its partial slabs.
+    // as a slow path does), remote frees waiting in its slab, and its partial slabs. The
+    // slot gets back its very freelist and tid: a fast path that read them before still
+    // swaps correctly, and the flusher does not take this read for CPU activity.
     c->lock.lock();
     void* fl = freeze_cpu_freelist(c);
+    const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) & ~kTidBusy;
     for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) info->parked_cpu++;
     if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next)
       info->parked_cpu += p->ctrs().objects() - p->ctrs().inuse();
-    publish_cpu_freelist(c, fl);
+    __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(fl), __ATOMIC_RELAXED);
+    __atomic_store_n(&c->freelist_tid.hi, tid, __ATOMIC_RELEASE);  // as it was, not busy
     c->lock.unlock();
   });
   for (int i = 0; i < s->nr_nodes; ++i) {

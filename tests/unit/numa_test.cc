@@ -23,6 +23,7 @@
 #include "core/kmem_cache.h"
 #include "mm/page_alloc.h"
 #include "pal/topology.h"
+#include "test_util.h"
 
 using namespace slub;
 
@@ -30,23 +31,6 @@ namespace {
 
 bool virtual_run() {
   return getenv("SLUB_TOPOLOGY") != nullptr;
-}
-
-// The first CPU of `node` in the current topology.
-int cpu_of_node(int node) {
-  for (int cpu = 0; cpu < Topology::nr_cpus(); ++cpu)
-    if (slub_cpu_node(cpu) == node) return cpu;
-  return -1;
-}
-
-template <typename F>
-void on_vcpu(int vcpu, F fn) {
-  std::thread t([&] {
-    ASSERT_EQ(slub_bind_vcpu(vcpu), 0);
-    fn();
-    slub_bind_vcpu(-1);
-  });
-  t.join();
 }
 
 kmem_cache_node_info node_info(kmem_cache* c, int node) {

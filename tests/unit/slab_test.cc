@@ -26,6 +26,7 @@
 #include "core/kmem_cache.h"
 #include "mm/page_map.h"
 #include "pal/topology.h"
+#include "test_util.h"
 #include "slab/slab.h"
 
 using namespace slub;
@@ -77,23 +78,6 @@ int cpus_on_node(int node) {
   int n = 0;
   for (int cpu = 0; cpu < Topology::nr_cpus(); ++cpu) n += Topology::node_of(cpu) == node;
   return n;
-}
-
-// The k-th CPU of `node` (k = 0: the first).
-int cpu_of_node(int node, int k = 0) {
-  for (int cpu = 0; cpu < Topology::nr_cpus(); ++cpu)
-    if (Topology::node_of(cpu) == node && k-- == 0) return cpu;
-  return -1;
-}
-
-template <typename F>
-void on_vcpu(int vcpu, F fn) {
-  std::thread t([&] {
-    ASSERT_EQ(slub_bind_vcpu(vcpu), 0);
-    fn();
-    slub_bind_vcpu(-1);
-  });
-  t.join();
 }
 
 // ---- cache helpers ----

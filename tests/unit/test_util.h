@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+
+#include <slub/slub.h>
+
+#include "pal/topology.h"
 
 // Runs fn with stderr captured (the allocator writes its reports there with write(2)) and
 // returns what was written.
@@ -12,4 +17,22 @@ std::string stderr_of(F fn) {
   testing::internal::CaptureStderr();
   fn();
   return testing::internal::GetCapturedStderr();
+}
+
+// Runs `fn` on a thread bound to virtual CPU `vcpu`.
+template <typename F>
+void on_vcpu(int vcpu, F fn) {
+  std::thread t([&] {
+    ASSERT_EQ(slub_bind_vcpu(vcpu), 0);
+    fn();
+    slub_bind_vcpu(-1);
+  });
+  t.join();
+}
+
+// The k-th CPU of `node` in the current topology (k = 0: the first), or -1.
+inline int cpu_of_node(int node, int k = 0) {
+  for (int cpu = 0; cpu < slub::Topology::nr_cpus(); ++cpu)
+    if (slub::Topology::node_of(cpu) == node && k-- == 0) return cpu;
+  return -1;
 }
