@@ -1,5 +1,7 @@
 #include "mm/page_alloc.h"
 
+#include <sched.h>
+
 #include <atomic>
 
 #include "mm/page_map.h"
@@ -19,12 +21,16 @@ constinit int g_nodes_used = 1;  // nodes 0 .. g_nodes_used-1 may have lists
 constinit uintptr_t g_region_cur = 0;
 constinit uintptr_t g_region_end = 0;
 constinit PageAllocStats g_stats = {};
+// Dirty pages per node, so that a purge skips clean nodes without looking at their lists.
+constinit size_t g_node_dirty[kMaxNodes] = {};
 // dirty_pages is also read unlocked (PageAlloc::dirty_pages(), the flusher's start test).
-void add_dirty(size_t n) {
+void add_dirty(size_t n, int node) {
   __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages + n, __ATOMIC_RELAXED);
+  g_node_dirty[node] += n;
 }
-void sub_dirty(size_t n) {
+void sub_dirty(size_t n, int node) {
   __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages - n, __ATOMIC_RELAXED);
+  g_node_dirty[node] -= n;
 }
 constinit size_t g_max_dirty_pages = 16384;  // 64 MiB; the flusher purges sooner
 constinit bool g_lists_ready = false;
@@ -117,9 +123,13 @@ void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty, int node) {
   d->dirty = dirty;
   d->cache = nullptr;
   d->node = static_cast<uint16_t>(node);
-  g_free[node][order].add_head(&d->list);
+  // Dirty runs first: allocation reuses resident pages, and purge finds them at the head.
+  if (dirty)
+    g_free[node][order].add_head(&d->list);
+  else
+    g_free[node][order].add_tail(&d->list);
   g_stats.free_pages += size_t{1} << order;
-  if (dirty) add_dirty(size_t{1} << order);
+  if (dirty) add_dirty(size_t{1} << order, node);
 }
 
 void PageAlloc::inject_failures(unsigned min_order, long count) {
@@ -156,7 +166,7 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   ListHead::del(&d->list);
   const bool dirty = d->dirty;
   g_stats.free_pages -= size_t{1} << o;
-  if (dirty) sub_dirty(size_t{1} << o);
+  if (dirty) sub_dirty(size_t{1} << o, node);
   while (o > order) {  // split: keep the lower half, free the upper one
     --o;
     add_free(d + (size_t{1} << o), o, dirty, node);
@@ -170,15 +180,11 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   return d;
 }
 
-void PageAlloc::free(PageDesc* d) {
-  LockGuard g(lock_);
-  unsigned order = d->order;
+// Puts the free run d of 2^order pages back on its node's list, merged with its free buddies;
+// the merged run is dirty if any part of it is. Lock held.
+void PageAlloc::release_locked(PageDesc* d, unsigned order, bool dirty) {
   const int node = node_of_run(d);
   mark_run(d, order, PageKind::kFreeTail);
-  d->cache = nullptr;
-  d->freelist = nullptr;
-  d->counters = 0;
-  bool dirty = true;
   PageDesc* base = chunk_descs(chunk_of(d));
   size_t idx = page_index(d);
   while (order < kMaxRunOrder) {
@@ -187,9 +193,10 @@ void PageAlloc::free(PageDesc* d) {
     if (b->kind != PageKind::kFreeHead || b->order != order) break;
     ListHead::del(&b->list);
     g_stats.free_pages -= size_t{1} << order;
-    if (b->dirty) sub_dirty(size_t{1} << order);
-    // Merged pages count as dirty from here on; the clean buddy is not re-purged needlessly
-    // because purge only happens block-wise and MADV_DONTNEED on zero pages is cheap.
+    if (b->dirty) {
+      sub_dirty(size_t{1} << order, node);
+      dirty = true;
+    }
     b->kind = PageKind::kFreeTail;
     d->kind = PageKind::kFreeTail;
     idx &= ~(size_t{1} << order);
@@ -197,45 +204,76 @@ void PageAlloc::free(PageDesc* d) {
     ++order;
   }
   add_free(d, order, dirty, node);
-  if (g_stats.dirty_pages > g_max_dirty_pages) {
-    // Purge from the largest runs down until half the budget is left.
-    for (int o = kMaxRunOrder; o >= 0 && g_stats.dirty_pages > g_max_dirty_pages / 2; --o) {
-      for (int m = 0; m < g_nodes_used; ++m) {
-        if (!g_node_ready[m]) continue;
-        ListHead* l = &g_free[m][o];
-        for (ListHead* h = l->next; h != l; h = h->next) {
-          PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
-          if (f->dirty) purge_block(f);
-          if (g_stats.dirty_pages <= g_max_dirty_pages / 2) break;
+}
+
+void PageAlloc::free(PageDesc* d) {
+  {
+    LockGuard g(lock_);
+    d->cache = nullptr;
+    d->freelist = nullptr;
+    d->counters = 0;
+    release_locked(d, d->order, true);
+  }
+  // Over the budget: purge down to half of it, here (the flusher purges the rest later).
+  if (SLUB_UNLIKELY(dirty_pages() > g_max_dirty_pages)) purge(g_max_dirty_pages / 2, false);
+}
+
+// Gives dirty free runs back to the OS until at most `keep` dirty pages are left, largest runs
+// first. madvise runs outside the lock: a batch of runs is taken off the lists (kPurging, so no
+// buddy merges into them and no allocation sees them), purged, and released again, clean. One
+// purger at a time; a second caller waits for it (wait) or returns 0 at once. (A fork while a batch
+// is out loses that batch's free runs in the child: at most kBatch runs of address space, never
+// memory in use.)
+size_t PageAlloc::purge(size_t keep, bool wait) {
+  static constinit std::atomic<bool> busy{false};
+  while (busy.exchange(true, std::memory_order_acquire)) {
+    if (!wait) return 0;
+    sched_yield();
+  }
+  constexpr int kBatch = 32;
+  size_t purged = 0;
+  for (;;) {
+    PageDesc* batch[kBatch];
+    int n = 0;
+    {
+      LockGuard g(lock_);
+      if (!g_lists_ready) break;
+      size_t dirty = g_stats.dirty_pages;
+      // Dirty runs sit at the head of each list (add_free), so each scan stops at the first
+      // clean one.
+      for (int o = kMaxRunOrder; o >= 0 && n < kBatch && dirty > keep; --o) {
+        for (int m = 0; m < g_nodes_used && n < kBatch && dirty > keep; ++m) {
+          if (g_node_dirty[m] == 0) continue;
+          ListHead* l = &g_free[m][o];
+          while (!l->empty() && n < kBatch && dirty > keep) {
+            PageDesc* f = list_entry<PageDesc, &PageDesc::list>(l->next);
+            if (!f->dirty) break;
+            ListHead::del(&f->list);
+            f->kind = PageKind::kPurging;
+            g_stats.free_pages -= size_t{1} << o;
+            sub_dirty(size_t{1} << o, m);
+            dirty -= size_t{1} << o;
+            batch[n++] = f;
+          }
         }
       }
     }
+    if (n == 0) break;
+    for (int i = 0; i < n; ++i)
+      os::purge(desc_address(batch[i]), (size_t{1} << batch[i]->order) << kPageShift);
+    LockGuard g(lock_);
+    for (int i = 0; i < n; ++i) {
+      g_stats.purged_pages += size_t{1} << batch[i]->order;
+      purged += size_t{1} << batch[i]->order;
+      release_locked(batch[i], batch[i]->order, false);
+    }
   }
-}
-
-void PageAlloc::purge_block(PageDesc* f) {
-  const size_t pages = size_t{1} << f->order;
-  os::purge(desc_address(f), pages << kPageShift);
-  f->dirty = 0;
-  sub_dirty(pages);
-  g_stats.purged_pages += pages;
+  busy.store(false, std::memory_order_release);
+  return purged;
 }
 
 size_t PageAlloc::purge_dirty() {
-  LockGuard g(lock_);
-  if (!g_lists_ready) return 0;
-  size_t before = g_stats.purged_pages;
-  for (int m = 0; m < g_nodes_used; ++m) {
-    if (!g_node_ready[m]) continue;
-    for (unsigned o = 0; o <= kMaxRunOrder; ++o) {
-      ListHead* l = &g_free[m][o];
-      for (ListHead* h = l->next; h != l; h = h->next) {
-        PageDesc* f = list_entry<PageDesc, &PageDesc::list>(h);
-        if (f->dirty) purge_block(f);
-      }
-    }
-  }
-  return g_stats.purged_pages - before;
+  return purge(0, true);
 }
 
 void* PageAlloc::huge_alloc(size_t size, size_t align, size_t* usable) {

@@ -8,7 +8,8 @@
 // and stay mapped (a lockless slab fast path may still read a stale free pointer from them); their
 // pages go back to the OS with madvise(MADV_DONTNEED): all of them each time the flusher thread
 // runs (purge_dirty), and at once down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB)
-// are free but resident.
+// are free but resident. madvise never runs under the lock: runs being purged are off the lists
+// (kPurging) and come back clean, merged with their buddies.
 //
 // Huge blocks (beyond a 1 MiB run) are separate mappings aligned on a chunk, registered in the
 // PageMap with a HugeHeader in their first page, and unmapped when freed.
@@ -72,7 +73,8 @@ class PageAlloc {
  private:
   static uintptr_t new_chunk(int node);
   static void add_free(PageDesc* d, unsigned order, bool dirty, int node);
-  static void purge_block(PageDesc* d);
+  static void release_locked(PageDesc* d, unsigned order, bool dirty);
+  static size_t purge(size_t keep, bool wait);
   static SpinLock lock_;
 };
 

@@ -10,6 +10,7 @@
 //   kSlab      a slab of `cache`; the SLUB fields below are valid
 //   kLarge     a large malloc block
 //   kMeta      the chunk's own descriptor pages
+//   kPurging   a free block taken off its list while madvise runs on it outside the lock
 // Its other pages are kTail with `head` = page index of the run's first page; pages inside a
 // free block are kFreeTail.
 #pragma once
@@ -31,7 +32,7 @@ inline constexpr unsigned kMetaOrder = 3;                           // 8 pages o
 inline constexpr unsigned kMaxRunOrder = kChunkOrder - 1;           // largest run: 1 MiB
 inline constexpr unsigned kMaxObjsPerSlab = 32767;                  // objects is 15 bits
 
-enum class PageKind : uint8_t { kFreeTail = 0, kFreeHead, kSlab, kLarge, kMeta, kTail };
+enum class PageKind : uint8_t { kFreeTail = 0, kFreeHead, kSlab, kLarge, kMeta, kTail, kPurging };
 
 // The slab's counters word, as the kernel's {inuse:16, objects:15, frozen:1}.
 struct SlabCounters {
