@@ -6,7 +6,7 @@
 # still crashes, or a target finds a crash, a timeout or an out-of-memory.
 # Skips (exit 0) only when clang or libFuzzer is not installed.
 #
-#   FUZZ_SECONDS=60      seconds per target (0: build and replay the corpora only)
+#   FUZZ_SECONDS=40      seconds per target (0: build and replay the corpora only)
 #   FUZZ_TARGETS="..."   which targets (default: fuzz_malloc fuzz_cache fuzz_malloc_debug)
 #   FUZZ_KEEP_CORPUS=1   keep build-fuzz/corpus-run/ from the last run instead of a fresh copy
 #   FUZZ_BUILD_DIR=...   build folder (default build-fuzz/); one run at a time per folder
@@ -22,7 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
 BUILD="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${JOBS:-2}"
-SECS="${FUZZ_SECONDS:-60}"
+SECS="${FUZZ_SECONDS:-40}"
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-fuzz_malloc fuzz_cache fuzz_malloc_debug}"
 FUZZ_FLAGS=(-timeout=10 -rss_limit_mb=2048 -max_len=1024 -print_final_stats=1)
 
