@@ -142,6 +142,10 @@ int slub_owns(const void* ptr);
 int slub_bind_vcpu(int vcpu);
 /* The CPU the calling thread counts as on (real or virtual). */
 int slub_current_cpu(void);
+/* Which per-CPU fast path runs: 1 = rseq critical sections (plain stores, restarted by the
+ * kernel), 0 = compare-and-swap (no rseq: valgrind, old kernels, SLUB_RSEQ=0, or any thread
+ * was ever bound to a virtual CPU). */
+int slub_fast_path_rseq(void);
 
 /* NUMA (docs/NUMA.md). Nodes are numbered 0 .. slub_nr_nodes()-1 (the OS's node ids on a real
  * machine; hwloc gives the CPU-to-node map and distances). */

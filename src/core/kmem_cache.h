@@ -30,7 +30,7 @@ struct alignas(64) KmemCacheCpu {
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
   SpinLock lock;            // slow paths and the flusher
-  uint64_t flush_seen_tid;  // tid at the last idle check or flush (g_slab_mutex held)
+  uint64_t flush_seen_tid;  // slot_activity() at the last idle check or flush (g_slab_mutex)
   // Statistics (include/slub/stats.h), counted without atomics and summed when read. The two
   // fast-path counters come first, in the line the fast path touches anyway.
   uint64_t stat[NR_SLUB_STAT_ITEMS];
@@ -54,6 +54,15 @@ SLUB_FAST_PATH void stat(KmemCacheCpu* c, slub_stat_item item) {
 // because the swap is a locked instruction on that slot, not a CPU-local one.
 inline constexpr uint64_t kTidBusy = 1;
 inline constexpr uint64_t kTidStep = 2 * kMaxCpus;
+
+// What the flusher compares between two passes to tell a used slot from an idle one: the tid
+// (slow paths, and the compare-and-swap fast paths) plus the fast-path counters (the rseq fast
+// paths leave the tid alone).
+inline uint64_t slot_activity(const KmemCacheCpu* c) {
+  return __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE) +
+         __atomic_load_n(&c->stat[ALLOC_FASTPATH], __ATOMIC_RELAXED) +
+         __atomic_load_n(&c->stat[FREE_FASTPATH], __ATOMIC_RELAXED);
+}
 
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
 struct alignas(64) KmemCacheNode {

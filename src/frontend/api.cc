@@ -486,6 +486,10 @@ SLUB_EXPORT int slub_bind_vcpu(int vcpu) {
 SLUB_EXPORT int slub_current_cpu(void) {
   return CpuId::current();
 }
+SLUB_EXPORT int slub_fast_path_rseq(void) {
+  ensure_init();
+  return CpuId::rseq_fast() ? 1 : 0;
+}
 SLUB_EXPORT int slub_flush_idle(void) {
   return flush_idle_pass();
 }

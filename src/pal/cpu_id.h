@@ -3,6 +3,15 @@
 // (valgrind, old kernels, glibc.pthread.rseq=0) it falls back to sched_getcpu(). Virtual mode
 // binds a thread to vCPU k (0..kMaxCpus-1) for the many-CPU harness: the same code runs, only
 // the answer differs.
+//
+// rseq fast paths. When glibc registered rseq, membarrier's rseq fence works and SLUB_RSEQ is
+// not 0, the per-CPU fast paths run as rseq critical sections (slub/slub_cache.h): a plain
+// store commits, and the kernel restarts the section if the thread is preempted, migrated or
+// signalled before it. A slot may then only be changed by a fast path on its own CPU, or by a
+// holder of the slot's lock after marking it busy AND either running on that CPU or fencing it
+// (rseq_fence: every section in flight there restarts, and sees busy). The first thread bound
+// to a virtual CPU turns rseq fast paths off for the whole process (fenced), since threads of
+// one virtual CPU share a slot from many real CPUs: the compare-and-swap fast paths take over.
 #pragma once
 
 #include <cstdint>
@@ -44,11 +53,40 @@ class CpuId {
   // True when real CPU ids come from the rseq area (false under valgrind).
   static bool uses_rseq() { return rseq_off_ != kNoRseq; }
 
+  // rseq fast paths: kRseqOff (never, or SLUB_RSEQ=0), kRseqOn, kRseqStopping (a thread is
+  // binding a virtual CPU and fencing), kRseqStopped (off for good, no section in flight).
+  enum : uint8_t { kRseqOff = 0, kRseqOn = 1, kRseqStopping = 2, kRseqStopped = 3 };
+  SLUB_FAST_PATH static bool rseq_fast() { return rseq_state_ == kRseqOn; }
+  static const volatile uint8_t* rseq_state_addr() { return &rseq_state_; }
+  // Slot changes by a lock holder must fence the slot's CPU while sections may be in flight.
+  static bool rseq_may_be_in_flight() {
+    const uint8_t st = rseq_state_;
+    return st == kRseqOn || st == kRseqStopping;
+  }
+  // The calling thread's struct rseq (valid when uses_rseq()).
+  SLUB_FAST_PATH static char* rseq_area() {
+    return static_cast<char*>(__builtin_thread_pointer()) + rseq_off_;
+  }
+  // The real CPU the thread runs on now per its rseq area, or -1.
+  static int rseq_cpu() {
+    if (rseq_off_ == kNoRseq) return -1;
+    const int32_t cpu = *reinterpret_cast<const volatile int32_t*>(rseq_area() + 4);
+    return cpu >= 0 && cpu < kMaxCpus ? cpu : -1;
+  }
+  // Restarts every rseq critical section in flight on `cpu` (all CPUs if cpu < 0) before it
+  // returns: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ).
+  static void rseq_fence(int cpu);
+  // In a fork child: renews the membarrier registration for the child's new mm (rseq fast
+  // paths go off if that fails). Only the forking thread exists then.
+  static void after_fork_child();
+
  private:
   static constexpr long kNoRseq = 0x7fffffff;
   static constexpr int kCpuRecheck = 256;  // calls between sched_getcpu() without rseq
   static int current_slow();
+  static void stop_rseq();
   static inline long rseq_off_ = kNoRseq;
+  static inline volatile uint8_t rseq_state_ = kRseqOff;
 };
 
 }  // namespace slub

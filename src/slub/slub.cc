@@ -39,6 +39,7 @@
 
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "core/debug.h"
 #include "core/kmalloc.h"
@@ -72,8 +73,15 @@ constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 template <typename F>
 void for_each_cpu_slot(const KmemCache* s, F fn) {
   const int used = nr_used_cpus();
-  for (int i = 0; i < used; ++i)
-    if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) fn(c);
+  for (int i = 0; i < used; ++i) {
+    const int cpu = used_cpu(i);
+    if (KmemCacheCpu* c = per_cpu_ptr(s, cpu)) {
+      if constexpr (std::is_invocable_v<F, KmemCacheCpu*, int>)
+        fn(c, cpu);
+      else
+        fn(c);
+    }
+  }
 }
 
 // Counts an event on the calling CPU's slot of `s` (slow paths). The entry points of the slow
@@ -85,13 +93,15 @@ void stat_here(const KmemCache* s, slub_stat_item item) {
 // ---------------------------------------------------------------------------------------------
 // The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
 
-// With c->lock held: marks the slot busy and takes its freelist. Fast paths that read the old
-// tid fail their swap; those that read the busy tid go slow and wait for the lock.
-void* freeze_cpu_freelist(KmemCacheCpu* c) {
-  DoubleWord cur = load_relaxed(&c->freelist_tid);
-  while (!cmpxchg16b(&c->freelist_tid, cur, {0, cur.hi | kTidBusy})) {
-  }
-  return reinterpret_cast<void*>(cur.lo);
+// With c->lock held: marks the slot of `cpu` busy and takes its freelist. Compare-and-swap fast
+// paths that read the old tid fail their swap; those that read the busy tid go slow and wait
+// for the lock. An rseq fast path that read the old tid may still be in its section on `cpu`:
+// unless this thread is itself running on `cpu` now (so any such section was preempted and
+// will restart), the CPU is fenced before the freelist is taken (pal/cpu_id.h).
+void* freeze_cpu_freelist(KmemCacheCpu* c, int cpu) {
+  __atomic_fetch_or(&c->freelist_tid.hi, kTidBusy, __ATOMIC_SEQ_CST);
+  if (CpuId::rseq_may_be_in_flight() && CpuId::rseq_cpu() != cpu) CpuId::rseq_fence(cpu);
+  return reinterpret_cast<void*>(__atomic_exchange_n(&c->freelist_tid.lo, 0, __ATOMIC_ACQ_REL));
 }
 
 // With c->lock held and the slot busy: installs `freelist` and a new, non-busy tid. The tid is
@@ -499,16 +509,15 @@ void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object, const void
 
 // Takes c's active slab and partial chain off the CPU and returns them to the node lists.
 // c->lock held on entry; released here. Returns 1 if there was anything to flush.
-int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c) {
-  void* fl = freeze_cpu_freelist(c);
+int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c, int cpu) {
+  void* fl = freeze_cpu_freelist(c, cpu);
   PageDesc* slab = c->slab;
   PageDesc* partial = c->partial;
   if (slab != nullptr) stat(c, CPUSLAB_FLUSH);
   __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   __atomic_store_n(&c->partial, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   publish_cpu_freelist(c, nullptr);
-  __atomic_store_n(&c->flush_seen_tid, __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED),
-                   __ATOMIC_RELAXED);
+  __atomic_store_n(&c->flush_seen_tid, slot_activity(c), __ATOMIC_RELAXED);
   c->lock.unlock();
   if (slab != nullptr) deactivate_slab(s, slab, fl);  // CPUSLAB_FLUSH
   if (partial != nullptr) put_partials(s, partial);
@@ -656,7 +665,7 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     } else {
       KmemCacheCpu* c = per_cpu_ptr(s, cpu);
       c->lock.lock();
-      void* fl = freeze_cpu_freelist(c);  // frees may have refilled it since the fast path
+      void* fl = freeze_cpu_freelist(c, cpu);  // frees may have refilled it since the fast path
       if (exact && c->slab != nullptr && c->slab->node != node) {
         stat(c, ALLOC_NODE_MISMATCH);  // the kernel deactivates the CPU slab, and so do we
         PageDesc* old = c->slab;
@@ -683,6 +692,52 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
   maybe_start_flusher();
   if (s->q != nullptr) slab::maybe_start_reaper();
   return object;
+}
+
+// The compare-and-swap fast paths (slub_cache.h): about 15 instructions and one locked
+// cmpxchg16b each; used where rseq is not (valgrind, SLUB_RSEQ=0, virtual CPUs).
+void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
+    void* next = get_freepointer_safe(s, object);
+    if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) break;  // the slow path reports it
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
+  return __slab_alloc(s, orig_size);
+}
+
+void slab_free_cas(KmemCache* s, PageDesc* slab, void* object) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) break;
+    uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(head == reinterpret_cast<uint64_t>(object))) {
+      report_double_free(s, object);  // freed twice in a row: the kernel's naive check
+      return;
+    }
+    set_freepointer(s, object, reinterpret_cast<void*>(head));
+    DoubleWord expected{head, tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(object), tid + kTidStep}))) {
+      stat(c, FREE_FASTPATH);
+      return;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
+  __slab_free(s, slab, object);
 }
 
 void report_double_free(const KmemCache* s, const void* object) {
@@ -809,9 +864,9 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
 
 int flush_all(KmemCache* s) {
   int flushed = 0;
-  for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
     c->lock.lock();
-    flushed += flush_cpu_slab_locked(s, c);
+    flushed += flush_cpu_slab_locked(s, c, cpu);
   });
   return flushed;
 }
@@ -1112,14 +1167,14 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
   *info = {};
   info->node_bytes = sizeof(KmemCacheNode) * s->nr_nodes;
   info->reaper_ns = 0;
-  for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
     info->cpu_bytes += sizeof(KmemCacheCpu);
     // Free objects held by the CPU: its freelist (taken and put back under the slot's lock,
     // as a slow path does), remote frees waiting in its slab, and its partial slabs. The
     // slot gets back its very freelist and tid: a fast path that read them before still
     // swaps correctly, and the flusher does not take this read for CPU activity.
     c->lock.lock();
-    void* fl = freeze_cpu_freelist(c);
+    void* fl = freeze_cpu_freelist(c, cpu);
     const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) & ~kTidBusy;
     for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) info->parked_cpu++;
     if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
@@ -1146,8 +1201,8 @@ int flush_idle_pass() {
   LockGuard g(g_slab_mutex);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for_each_cpu_slot(s, [&](KmemCacheCpu* c) {
-      const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
+      const uint64_t tid = slot_activity(c);
       const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
                          __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr;
       if (!holds || tid != __atomic_load_n(&c->flush_seen_tid, __ATOMIC_RELAXED)) {
@@ -1156,11 +1211,11 @@ int flush_idle_pass() {
         return;
       }
       c->lock.lock();
-      if (__atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) != tid) {
+      if (slot_activity(c) != tid) {
         c->lock.unlock();
         return;
       }
-      flushed += flush_cpu_slab_locked(s, c);
+      flushed += flush_cpu_slab_locked(s, c, cpu);
     });
   }
   return flushed;
@@ -1229,6 +1284,7 @@ void fork_parent() {
 }
 
 void fork_child() {
+  CpuId::after_fork_child();  // alone in the child: no rseq section can be in flight
   fork_release(true);
   rcu::after_fork_child();
   export_forget();  // the parent's area; the child makes its own when its flusher starts

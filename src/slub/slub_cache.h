@@ -2,7 +2,8 @@
 // whose opening comment gives the lock order and the slab states.
 //
 // Call tree, from malloc down to the page allocator:
-//   slub_malloc -> kmalloc_index -> slab_alloc (fast: pop CPU freelist, cmpxchg16b)
+//   slub_malloc -> kmalloc_index -> slab_alloc (fast: pop CPU freelist in an rseq section,
+//     or with cmpxchg16b without rseq)
 //     -> __slab_alloc (slow) -> ___slab_alloc: active slab's freelist (remote frees)
 //        -> per-CPU partial -> get_partial (node partial list) -> new_slab -> PageAlloc::alloc
 //   slub_free -> PageMap::desc_of -> slab_free (fast: push on CPU freelist if the object is in
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 
 #include "core/kmem_cache.h"
 #include "mm/page_map.h"
@@ -30,33 +32,203 @@ SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
 // and ignored.
 SLUB_SLOW_PATH void report_double_free(const KmemCache* s, const void* object);
 
-// Allocation fast path: about 15 instructions and one locked cmpxchg16b. Reads tid before the
-// freelist; a busy tid (a slow path holds the slot) or an empty freelist goes slow. Debug
-// caches never get a CPU freelist, so they always go slow without testing anything here.
+// ---- rseq fast paths (x86-64) -------------------------------------------------------------
+// Each is one rseq critical section (pal/cpu_id.h): the descriptor goes into the thread's
+// struct rseq (rseq_cs, offset 8), then, between labels 1 and 2, the section reads the CPU
+// (cpu_id, offset 4), finds its slot, checks that rseq is still on and the slot is not busy,
+// and commits with its last instruction, one plain store of the freelist head. Preempted,
+// migrated or signalled before that store, the thread resumes at the abort label (after the
+// 4-byte signature glibc registered, RSEQ_SIG) and starts over. Any check that fails leaves
+// for the slow path, which takes the slot's lock. No locked instruction, and the tid is not
+// touched: the flusher counts the fast-path statistics as activity instead (slot_activity).
+
+// Decoding (or encoding) a stored free pointer in place: pointer ^ random ^ bswap(where).
+#if SLUB_FREELIST_HARDENED
+#define SLUB_RSEQ_FREEPTR_KEY(reg)    \
+  "leaq (%[obj], %[foff]), %[t2]\n\t" \
+  "bswapq %[t2]\n\t"                  \
+  "xorq %[t2], " reg                  \
+  "\n\t"                              \
+  "xorq %[rnd], " reg "\n\t"
+#else
+#define SLUB_RSEQ_FREEPTR_KEY(reg) ""
+#endif
+
+#define SLUB_RSEQ_ENTER                 \
+  ".pushsection __rseq_cs, \"aw\"\n\t"  \
+  ".balign 32\n\t"                      \
+  "3:\n\t"                              \
+  ".long 0, 0\n\t"                      \
+  ".quad 1f, 2f - 1f, 4f\n\t"           \
+  ".popsection\n\t"                     \
+  "0:\n\t"                              \
+  "leaq 3b(%%rip), %[t1]\n\t"           \
+  "movq %[t1], 8(%[rs])\n\t"            \
+  "1:\n\t"                              \
+  "cmpb $1, (%[state])\n\t"             \
+  "jne 5f\n\t"                          \
+  "movl 4(%[rs]), %k[t1]\n\t"           \
+  "cmpl %[maxcpus], %k[t1]\n\t"         \
+  "jae 5f\n\t"                          \
+  "movq (%[areas], %[t1], 8), %[c]\n\t" \
+  "testq %[c], %[c]\n\t"                \
+  "jz 5f\n\t"                           \
+  "addq %[off], %[c]\n\t"               \
+  "testb $1, 8(%[c])\n\t"               \
+  "jnz 5f\n\t"
+
+#define SLUB_RSEQ_ABORT        \
+  ".byte 0x0f, 0xb9, 0x3d\n\t" \
+  ".long 0x53053053\n\t"       \
+  "4:\n\t"                     \
+  "jmp 0b\n\t"
+
+#if SLUB_FREELIST_HARDENED
+#define SLUB_RSEQ_RND , [rnd] "r"(s->random)
+#else
+#define SLUB_RSEQ_RND
+#endif
+
+// The allocation section; NODE_CHECK is empty or SLUB_RSEQ_NODE_CHECK. The next pointer must
+// be plausible (NULL, or in the object's own 2 MiB chunk); else the slow path reports it.
+// clang-format off
+#define SLUB_RSEQ_ALLOC(NODE_CHECK)                      \
+  SLUB_RSEQ_ENTER                                        \
+  NODE_CHECK                                             \
+  "movq (%[c]), %[obj]\n\t"                              \
+  "testq %[obj], %[obj]\n\t"                             \
+  "jz 5f\n\t"                                            \
+  "movq (%[obj], %[foff]), %[t1]\n\t"                    \
+  SLUB_RSEQ_FREEPTR_KEY("%[t1]")                         \
+  "testq %[t1], %[t1]\n\t"                               \
+  "jz 7f\n\t"                                            \
+  "movq %[t1], %[t2]\n\t"                                \
+  "xorq %[obj], %[t2]\n\t"                               \
+  "shrq %[chunk_shift], %[t2]\n\t"                       \
+  "jnz 5f\n\t"                                           \
+  "7:\n\t"                                               \
+  "movq %[t1], (%[c])\n\t"                               \
+  "2:\n\t"                                               \
+  "jmp 6f\n\t"                                           \
+  SLUB_RSEQ_ABORT                                        \
+  "5:\n\t"                                               \
+  "xorl %k[obj], %k[obj]\n\t"                            \
+  "6:\n\t"
+// clang-format on
+
+// kmem_cache_alloc_node: the CPU slab must be on `node` (a CPU without a slab goes slow).
+#define SLUB_RSEQ_NODE_CHECK               \
+  "movq %c[slab_off](%[c]), %[t2]\n\t"     \
+  "testq %[t2], %[t2]\n\t"                 \
+  "jz 5f\n\t"                              \
+  "cmpw %w[node], %c[node_off](%[t2])\n\t" \
+  "jne 5f\n\t"
+
+#define SLUB_RSEQ_COMMON_IN                                                                     \
+  [rs] "r"(CpuId::rseq_area()), [state] "r"(CpuId::rseq_state_addr()), [areas] "r"(g_cpu_area), \
+      [off] "r"(uint64_t{s->cpu_off}), [foff] "r"(uint64_t{s->offset}), [maxcpus] "i"(kMaxCpus)
+
+// Pops the CPU freelist: the object, or nullptr (go slow). *cp: the slot, for the counter.
+SLUB_FAST_PATH void* rseq_alloc(const KmemCache* s, KmemCacheCpu** cp) {
+  void* obj;
+  KmemCacheCpu* c;
+  uint64_t t1, t2;
+  __asm__ volatile(SLUB_RSEQ_ALLOC()
+                   : [obj] "=&r"(obj), [c] "=&r"(c), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                   : SLUB_RSEQ_COMMON_IN, [chunk_shift] "i"(kChunkShift)SLUB_RSEQ_RND
+                   : "memory", "cc");
+  *cp = c;
+  return obj;
+}
+
+// The same when the CPU slab is on `node` (kmem_cache_alloc_node).
+SLUB_FAST_PATH void* rseq_alloc_node(const KmemCache* s, int node, KmemCacheCpu** cp) {
+  void* obj;
+  KmemCacheCpu* c;
+  uint64_t t1, t2;
+  __asm__ volatile(SLUB_RSEQ_ALLOC(SLUB_RSEQ_NODE_CHECK)
+                   : [obj] "=&r"(obj), [c] "=&r"(c), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                   : SLUB_RSEQ_COMMON_IN, [chunk_shift] "i"(kChunkShift), [node] "r"(node),
+                     [slab_off] "i"(offsetof(KmemCacheCpu, slab)),
+                     [node_off] "i"(offsetof(PageDesc, node))SLUB_RSEQ_RND
+                   : "memory", "cc");
+  *cp = c;
+  return obj;
+}
+
+// Pushes `object` of `slab` on the CPU freelist if `slab` is the CPU's active slab. Returns 1
+// when done, 0 to go slow, 2 when `object` is already the head (a double free in a row).
+SLUB_FAST_PATH int rseq_free(const KmemCache* s, PageDesc* slab, void* object, KmemCacheCpu** cp) {
+  int ret;
+  KmemCacheCpu* c;
+  uint64_t t1;
+#if SLUB_FREELIST_HARDENED
+  uint64_t t2;
+#endif
+  void* obj = object;
+  __asm__ volatile(
+      SLUB_RSEQ_ENTER
+      "cmpq %[slab], %c[slab_off](%[c])\n\t"
+      "jne 5f\n\t"
+      "movq (%[c]), %[t1]\n\t"
+      "cmpq %[t1], %[obj]\n\t"
+      "je 8f\n\t"
+      SLUB_RSEQ_FREEPTR_KEY("%[t1]")
+      "movq %[t1], (%[obj], %[foff])\n\t"  // the object's free pointer (redone on a restart)
+      "movq %[obj], (%[c])\n\t"            // commit
+      "2:\n\t"
+      "movl $1, %[ret]\n\t"
+      "jmp 6f\n\t"
+      SLUB_RSEQ_ABORT
+      "5:\n\t"
+      "xorl %[ret], %[ret]\n\t"
+      "jmp 6f\n\t"
+      "8:\n\t"
+      "movl $2, %[ret]\n\t"
+      "6:\n\t"
+      : [ret] "=&r"(ret), [c] "=&r"(c), [t1] "=&r"(t1)
+#if SLUB_FREELIST_HARDENED
+        , [t2] "=&r"(t2)
+#endif
+      : [obj] "r"(obj), [slab] "r"(slab), SLUB_RSEQ_COMMON_IN,
+        [slab_off] "i"(offsetof(KmemCacheCpu, slab)) SLUB_RSEQ_RND
+      : "memory", "cc");
+  *cp = c;
+  return ret;
+}
+
+// Allocation fast path: the rseq section, or without rseq the compare-and-swap path (slub.cc,
+// out of line so that the rseq path here stays free of its register pressure: about 15
+// instructions and one locked cmpxchg16b, reading tid before the freelist). A busy slot (a slow
+// path holds it) or an empty freelist goes slow. Debug caches never get a CPU freelist, so
+// they always go slow without testing anything here.
+void* slab_alloc_cas(KmemCache* s, size_t orig_size);
+// The rseq section may only be entered where the thread has an rseq area (the state was on,
+// and the area stays valid after); it checks the state again inside, for the fence protocol.
 SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
-  for (;;) {
-    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
-    if (SLUB_UNLIKELY(c == nullptr)) break;
-    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
-    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
-    if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
-    void* next = get_freepointer_safe(s, object);
-    if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) break;  // the slow path reports it
-    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
-    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
+  if (SLUB_LIKELY(CpuId::rseq_fast())) {
+    KmemCacheCpu* c;
+    if (void* object = rseq_alloc(s, &c); SLUB_LIKELY(object != nullptr)) {
       stat(c, ALLOC_FASTPATH);
       return object;
     }
-    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+    if (SLUB_LIKELY(CpuId::rseq_fast())) return __slab_alloc(s, orig_size);
   }
-  return __slab_alloc(s, orig_size);
+  return slab_alloc_cas(s, orig_size);
 }
 
 // kmem_cache_alloc_node: the fast path when the CPU slab is on `node` (the kernel's
 // node_match); otherwise the slow path deactivates it and finds a slab of that node. The CPU
-// slab is read after the tid, so a change of slab fails the swap.
+// slab is read after the tid (or in the rseq section), so a change of slab fails the swap.
 SLUB_FAST_PATH void* slab_alloc_node(KmemCache* s, size_t orig_size, int node) {
+  if (CpuId::rseq_fast()) {
+    KmemCacheCpu* c;
+    if (void* object = rseq_alloc_node(s, node, &c); object != nullptr) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    if (CpuId::rseq_fast()) return __slab_alloc_node(s, orig_size, node);
+  }
   for (;;) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
@@ -77,30 +249,27 @@ SLUB_FAST_PATH void* slab_alloc_node(KmemCache* s, size_t orig_size, int node) {
   return __slab_alloc_node(s, orig_size, node);
 }
 
-// Free fast path: only for an object of this CPU's active slab. Reads tid, then the active
-// slab, then the freelist; the cmpxchg16b fails if any of them changed in between.
+// Free fast path: only for an object of this CPU's active slab. The rseq section, or without
+// rseq: read tid, then the active slab, then the freelist; the cmpxchg16b fails if any of them
+// changed in between.
+void slab_free_cas(KmemCache* s, PageDesc* slab, void* object);
 SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
-  for (;;) {
-    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
-    if (SLUB_UNLIKELY(c == nullptr)) break;
-    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
-    PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
-    if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) break;
-    uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
-    if (SLUB_UNLIKELY(head == reinterpret_cast<uint64_t>(object))) {
-      report_double_free(s, object);  // freed twice in a row: the kernel's naive check
-      return;
-    }
-    set_freepointer(s, object, reinterpret_cast<void*>(head));
-    DoubleWord expected{head, tid};
-    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(object), tid + kTidStep}))) {
+  if (SLUB_LIKELY(CpuId::rseq_fast())) {
+    KmemCacheCpu* c;
+    const int done = rseq_free(s, slab, object, &c);
+    if (SLUB_LIKELY(done == 1)) {
       stat(c, FREE_FASTPATH);
       return;
     }
-    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+    if (SLUB_LIKELY(CpuId::rseq_fast())) {
+      if (done == 2)
+        report_double_free(s, object);
+      else
+        __slab_free(s, slab, object);
+      return;
+    }
   }
-  __slab_free(s, slab, object);
+  slab_free_cas(s, slab, object);
 }
 
 // The cache operations behind the public API (slub.cc).

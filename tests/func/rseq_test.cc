@@ -1,0 +1,163 @@
+// The per-CPU fast paths as rseq critical sections (slub/slub_cache.h, pal/cpu_id.h): they must
+// be on where the kernel has rseq, and stay correct while threads are preempted and migrated
+// inside them and while other threads take their slots away (shrink, queue statistics, the
+// flusher: each marks the slot busy and fences the slot's CPU). Every object carries a pattern
+// of its owner while it is live, so an object handed out twice shows as a broken pattern.
+// Run a second time with SLUB_RSEQ=0 (func.rseq_off.*): the compare-and-swap fast paths.
+// No thread of this process is ever bound to a virtual CPU (that turns rseq off for good).
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <slub/slub.h>
+#include <sys/rseq.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "func_util.h"
+
+namespace {
+
+bool rseq_wanted() {
+#if defined(__SANITIZE_THREAD__)
+  return false;  // pal/cpu_id.cc: ThreadSanitizer builds use the compare-and-swap paths
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return false;
+#endif
+#endif
+  const char* e = getenv("SLUB_RSEQ");
+  return __rseq_size >= 8 && (e == nullptr || strcmp(e, "0") != 0);
+}
+
+// Moves the calling thread to CPU `k` of those it may use (a migration inside or between
+// sections; the kernel restarts a section that was running).
+void hop(int k) {
+  cpu_set_t all, one;
+  if (sched_getaffinity(0, sizeof all, &all) != 0) return;
+  const int n = CPU_COUNT(&all);
+  if (n < 2) return;
+  int want = k % n;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &all)) continue;
+    if (want-- == 0) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      sched_setaffinity(0, sizeof one, &one);
+      return;
+    }
+  }
+}
+
+void unpin() {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &all);
+  sched_setaffinity(0, sizeof all, &all);
+}
+
+TEST(RseqFastPath, OnWhereTheKernelHasIt) {
+  EXPECT_EQ(slub_fast_path_rseq(), rseq_wanted() ? 1 : 0);
+}
+
+// 4 threads (more than this machine's cores, so they are preempted) churn 64-byte objects of a
+// cache and of malloc, hopping between CPUs, while a fifth thread keeps taking their slots:
+// kmem_cache_shrink (flushes every CPU slab), kmem_cache_get_queue_info (freezes and restores
+// every slot) and slub_flush_idle.
+TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
+  kmem_cache* s = kmem_cache_create("rseq-churn", 64, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(s, nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<long> broken{0}, fails{0}, thefts{0};
+  std::thread thief([&] {
+    while (!stop.load()) {
+      kmem_cache_shrink(s);
+      kmem_cache_queue_info q{};
+      kmem_cache_get_queue_info(s, &q);
+      slub_flush_idle();
+      thefts++;
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t)
+    workers.emplace_back([&, t] {
+      constexpr int kLive = 32;
+      void* obj[kLive] = {};
+      void* blk[kLive] = {};
+      uint64_t seed[kLive] = {}, bseed[kLive] = {};
+      uint64_t x = 0x1234567u + uint64_t(t);
+      for (int i = 0; i < 300000; ++i) {
+        if (i % 5000 == 0) hop(t + i / 5000);
+        x = slub_func::splitmix64(x);
+        const int k = int(x % kLive);
+        if (obj[k] != nullptr) {
+          if (slub_func::check_pattern(obj[k], 64, seed[k]) != 64) broken++;
+          kmem_cache_free(s, obj[k]);
+        }
+        if (blk[k] != nullptr) {
+          if (slub_func::check_pattern(blk[k], 48, bseed[k]) != 48) broken++;
+          slub_free(blk[k]);
+        }
+        obj[k] = kmem_cache_alloc(s);
+        blk[k] = slub_malloc(48);
+        if (obj[k] == nullptr || blk[k] == nullptr) {
+          fails++;
+          continue;
+        }
+        seed[k] = x;
+        bseed[k] = ~x;
+        slub_func::fill_pattern(obj[k], 64, seed[k]);
+        slub_func::fill_pattern(blk[k], 48, bseed[k]);
+      }
+      for (int k = 0; k < kLive; ++k) {
+        if (obj[k] != nullptr && slub_func::check_pattern(obj[k], 64, seed[k]) != 64) broken++;
+        if (blk[k] != nullptr && slub_func::check_pattern(blk[k], 48, bseed[k]) != 48) broken++;
+        kmem_cache_free(s, obj[k]);
+        slub_free(blk[k]);
+      }
+      unpin();
+    });
+  for (auto& w : workers) w.join();
+  stop.store(true);
+  thief.join();
+  EXPECT_EQ(broken.load(), 0) << "an object was handed out twice or written while free";
+  EXPECT_EQ(fails.load(), 0);
+  EXPECT_GT(thefts.load(), 10);
+  EXPECT_EQ(kmem_cache_validate(s), 0);
+  kmem_cache_shrink(s);
+  kmem_cache_info info{};
+  kmem_cache_get_info(s, &info);
+  EXPECT_EQ(info.active_objs, 0u);
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
+  EXPECT_EQ(slub_fast_path_rseq(), rseq_wanted() ? 1 : 0);  // still the same path
+}
+
+// The fast path's naive double-free check (the object is already the head of the CPU
+// freelist): reported and ignored, the freelist intact.
+TEST(RseqFastPath, DoubleFreeInARowIsReportedAndIgnored) {
+  kmem_cache* s = kmem_cache_create("rseq-double", 32, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(s, nullptr);
+  void* keep = kmem_cache_alloc(s);  // the CPU slab is active and stays so
+  void* p = kmem_cache_alloc(s);
+  ASSERT_NE(p, nullptr);
+  testing::internal::CaptureStderr();
+  kmem_cache_free(s, p);
+  kmem_cache_free(s, p);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("double free"), std::string::npos) << err;
+  void* a = kmem_cache_alloc(s);
+  void* b = kmem_cache_alloc(s);
+  EXPECT_NE(a, b);
+  kmem_cache_free(s, a);
+  kmem_cache_free(s, b);
+  kmem_cache_free(s, keep);
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
+}
+
+}  // namespace
