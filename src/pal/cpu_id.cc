@@ -25,6 +25,7 @@ void CpuId::init() {
   // publishes its size; 0 means registration failed or was disabled.
   if (__rseq_size >= 8) rseq_off_ = static_cast<long>(__rseq_offset);
   if (rseq_off_ == kNoRseq || rseq_state_ != kRseqOff || os::env_long("SLUB_RSEQ", 1) == 0) return;
+  if (__rseq_size < 16) return;  // the sections need rseq_cs (offset 8) as well as cpu_id
 #ifdef SLUB_TSAN
   return;  // ThreadSanitizer cannot see a hand-off through a plain store in asm: the CAS paths
 #endif
