@@ -695,9 +695,11 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
 }
 
 // The compare-and-swap fast paths (slub_cache.h): about 15 instructions and one locked
-// cmpxchg16b each; used where rseq is not (valgrind, SLUB_RSEQ=0, virtual CPUs).
+// cmpxchg16b each; used where rseq is not (valgrind, SLUB_RSEQ=0, virtual CPUs). While rseq is
+// being stopped an rseq section may still commit on any CPU: they leave the slot alone then
+// and go slow (the slow path fences).
 void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
-  for (;;) {
+  while (SLUB_LIKELY(!CpuId::rseq_may_be_in_flight())) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
@@ -717,7 +719,7 @@ void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
 }
 
 void slab_free_cas(KmemCache* s, PageDesc* slab, void* object) {
-  for (;;) {
+  while (SLUB_LIKELY(!CpuId::rseq_may_be_in_flight())) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);

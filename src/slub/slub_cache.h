@@ -229,7 +229,7 @@ SLUB_FAST_PATH void* slab_alloc_node(KmemCache* s, size_t orig_size, int node) {
     }
     if (CpuId::rseq_fast()) return __slab_alloc_node(s, orig_size, node);
   }
-  for (;;) {
+  while (!CpuId::rseq_may_be_in_flight()) {  // see slab_alloc_cas
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);

@@ -4,7 +4,7 @@
 // flusher: each marks the slot busy and fences the slot's CPU). Every object carries a pattern
 // of its owner while it is live, so an object handed out twice shows as a broken pattern.
 // Run a second time with SLUB_RSEQ=0 (func.rseq_off.*): the compare-and-swap fast paths.
-// No thread of this process is ever bound to a virtual CPU (that turns rseq off for good).
+// No thread is bound to a virtual CPU (that turns rseq off for good) except in the last test.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <slub/slub.h>
@@ -68,21 +68,37 @@ TEST(RseqFastPath, OnWhereTheKernelHasIt) {
 // 4 threads (more than this machine's cores, so they are preempted) churn 64-byte objects of a
 // cache and of malloc, hopping between CPUs, while a fifth thread keeps taking their slots:
 // kmem_cache_shrink (flushes every CPU slab), kmem_cache_get_queue_info (freezes and restores
-// every slot) and slub_flush_idle.
-TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
+// every slot) and slub_flush_idle. With `bind_midway`, the thief also binds itself to a virtual
+// CPU after a few rounds, which stops the rseq paths while the workers are in them.
+struct ChurnResult {
+  long broken, fails, thefts;
+  size_t active_after;
+  int validate_errors;
+};
+
+ChurnResult churn_with_thief(bool bind_midway) {
+  ChurnResult r{};
   kmem_cache* s = kmem_cache_create("rseq-churn", 64, 0, SLAB_NO_MERGE, nullptr);
-  ASSERT_NE(s, nullptr);
+  if (s == nullptr) {
+    r.fails = -1;
+    return r;
+  }
   std::atomic<bool> stop{false};
   std::atomic<long> broken{0}, fails{0}, thefts{0};
+  std::atomic<bool> bound{false};
   std::thread thief([&] {
     while (!stop.load()) {
       kmem_cache_shrink(s);
       kmem_cache_queue_info q{};
       kmem_cache_get_queue_info(s, &q);
       slub_flush_idle();
-      thefts++;
+      if (++thefts == 3 && bind_midway) {
+        slub_bind_vcpu(5);  // rseq off, fenced, for good
+        bound.store(true);
+      }
       std::this_thread::yield();
     }
+    slub_bind_vcpu(-1);
   });
   std::vector<std::thread> workers;
   for (int t = 0; t < 4; ++t)
@@ -92,7 +108,12 @@ TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
       void* blk[kLive] = {};
       uint64_t seed[kLive] = {}, bseed[kLive] = {};
       uint64_t x = 0x1234567u + uint64_t(t);
-      for (int i = 0; i < 300000; ++i) {
+      // 300000 rounds counted from when the thief has taken the slots 10 times (and, with
+      // bind_midway, bound itself): the thefts must happen while the workers run.
+      for (int i = 0, left = 300000; left > 0; ++i) {
+        if (thefts.load(std::memory_order_relaxed) >= 10 &&
+            (!bind_midway || bound.load(std::memory_order_relaxed)))
+          --left;
         if (i % 5000 == 0) hop(t + i / 5000);
         x = slub_func::splitmix64(x);
         const int k = int(x % kLive);
@@ -126,15 +147,25 @@ TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
   for (auto& w : workers) w.join();
   stop.store(true);
   thief.join();
-  EXPECT_EQ(broken.load(), 0) << "an object was handed out twice or written while free";
-  EXPECT_EQ(fails.load(), 0);
-  EXPECT_GT(thefts.load(), 10);
-  EXPECT_EQ(kmem_cache_validate(s), 0);
+  r.broken = broken.load();
+  r.fails = fails.load();
+  r.thefts = thefts.load();
+  r.validate_errors = kmem_cache_validate(s);
   kmem_cache_shrink(s);
   kmem_cache_info info{};
   kmem_cache_get_info(s, &info);
-  EXPECT_EQ(info.active_objs, 0u);
-  EXPECT_EQ(kmem_cache_destroy(s), 0);
+  r.active_after = info.active_objs;
+  if (kmem_cache_destroy(s) != 0) r.validate_errors++;
+  return r;
+}
+
+TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
+  const ChurnResult r = churn_with_thief(false);
+  EXPECT_EQ(r.broken, 0) << "an object was handed out twice or written while free";
+  EXPECT_EQ(r.fails, 0);
+  EXPECT_GT(r.thefts, 10);
+  EXPECT_EQ(r.validate_errors, 0);
+  EXPECT_EQ(r.active_after, 0u);
   EXPECT_EQ(slub_fast_path_rseq(), rseq_wanted() ? 1 : 0);  // still the same path
 }
 
@@ -158,6 +189,19 @@ TEST(RseqFastPath, DoubleFreeInARowIsReportedAndIgnored) {
   kmem_cache_free(s, b);
   kmem_cache_free(s, keep);
   EXPECT_EQ(kmem_cache_destroy(s), 0);
+}
+
+// The switch from rseq to compare-and-swap while 4 threads are in the fast paths: the rseq
+// sections in flight restart (fence) and take the compare-and-swap path; nothing is lost or
+// handed out twice. Runs last in its process (it leaves rseq off).
+TEST(RseqFastPath, StoppingRseqWhileThreadsChurn) {
+  const ChurnResult r = churn_with_thief(true);
+  EXPECT_EQ(r.broken, 0) << "an object was handed out twice or written while free";
+  EXPECT_EQ(r.fails, 0);
+  EXPECT_GE(r.thefts, 10);
+  EXPECT_EQ(r.validate_errors, 0);
+  EXPECT_EQ(r.active_after, 0u);
+  EXPECT_EQ(slub_fast_path_rseq(), 0);
 }
 
 }  // namespace
