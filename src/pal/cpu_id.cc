@@ -24,7 +24,7 @@ void CpuId::init() {
   // glibc >= 2.35 registers an rseq area per thread at thread pointer + __rseq_offset and
   // publishes its size; 0 means registration failed or was disabled.
   if (__rseq_size >= 8) rseq_off_ = static_cast<long>(__rseq_offset);
-  if (rseq_off_ == kNoRseq || rseq_state_ != kRseqOff || os::env_long("SLUB_RSEQ", 1) == 0) return;
+  if (rseq_off_ == kNoRseq || load_state() != kRseqOff || os::env_long("SLUB_RSEQ", 1) == 0) return;
   if (__rseq_size < 16) return;  // the sections need rseq_cs (offset 8) as well as cpu_id
 #ifdef SLUB_TSAN
   return;  // ThreadSanitizer cannot see a hand-off through a plain store in asm: the CAS paths
@@ -34,14 +34,14 @@ void CpuId::init() {
   if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0) return;
   if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, 0) != 0) return;
   uint8_t off = kRseqOff;  // a thread bound to a virtual CPU already has made it kRseqStopped
-  __atomic_compare_exchange_n(const_cast<uint8_t*>(&rseq_state_), &off, kRseqOn, false,
-                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  __atomic_compare_exchange_n(&rseq_state_, &off, kRseqOn, false, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
 }
 
 void CpuId::after_fork_child() {
-  if (rseq_state_ != kRseqOn) return;
+  if (load_state() != kRseqOn) return;
   if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0)
-    rseq_state_ = kRseqStopped;
+    __atomic_store_n(&rseq_state_, kRseqStopped, __ATOMIC_SEQ_CST);
 }
 
 void CpuId::rseq_fence(int cpu) {
@@ -67,7 +67,7 @@ int CpuId::bind_virtual(int vcpu) {
 }
 
 void CpuId::stop_rseq() {
-  uint8_t* st = const_cast<uint8_t*>(&rseq_state_);
+  uint8_t* st = &rseq_state_;
   for (;;) {
     uint8_t cur = __atomic_load_n(st, __ATOMIC_ACQUIRE);
     if (cur == kRseqStopped) return;

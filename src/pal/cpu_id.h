@@ -56,11 +56,11 @@ class CpuId {
   // rseq fast paths: kRseqOff (never, or SLUB_RSEQ=0), kRseqOn, kRseqStopping (a thread is
   // binding a virtual CPU and fencing), kRseqStopped (off for good, no section in flight).
   enum : uint8_t { kRseqOff = 0, kRseqOn = 1, kRseqStopping = 2, kRseqStopped = 3 };
-  SLUB_FAST_PATH static bool rseq_fast() { return rseq_state_ == kRseqOn; }
-  static const volatile uint8_t* rseq_state_addr() { return &rseq_state_; }
+  SLUB_FAST_PATH static bool rseq_fast() { return load_state() == kRseqOn; }
+  static const uint8_t* rseq_state_addr() { return &rseq_state_; }  // read by the asm
   // Slot changes by a lock holder must fence the slot's CPU while sections may be in flight.
   static bool rseq_may_be_in_flight() {
-    const uint8_t st = rseq_state_;
+    const uint8_t st = load_state();
     return st == kRseqOn || st == kRseqStopping;
   }
   // The calling thread's struct rseq (valid when uses_rseq()).
@@ -86,7 +86,10 @@ class CpuId {
   static int current_slow();
   static void stop_rseq();
   static inline long rseq_off_ = kNoRseq;
-  static inline volatile uint8_t rseq_state_ = kRseqOff;
+  static inline uint8_t rseq_state_ = kRseqOff;  // atomic accesses only (or the asm's read)
+  SLUB_FAST_PATH static uint8_t load_state() {
+    return __atomic_load_n(&rseq_state_, __ATOMIC_RELAXED);
+  }
 };
 
 }  // namespace slub

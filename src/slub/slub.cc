@@ -107,6 +107,9 @@ void* freeze_cpu_freelist(KmemCacheCpu* c, int cpu) {
 // With c->lock held and the slot busy: installs `freelist` and a new, non-busy tid. The tid is
 // stored last, with release order, so a fast path that sees it also sees c->slab and the list.
 void publish_cpu_freelist(KmemCacheCpu* c, void* freelist) {
+  // For ThreadSanitizer: the fast paths' cmpxchg16b acquires the pair's address (base.h); these
+  // plain stores release the freelist to them through it.
+  SLUB_TSAN_RELEASE(&c->freelist_tid);
   const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED);
   __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(freelist), __ATOMIC_RELAXED);
   __atomic_store_n(&c->freelist_tid.hi, (tid & ~kTidBusy) + kTidStep, __ATOMIC_RELEASE);
@@ -1182,6 +1185,7 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
     if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next)
       info->parked_cpu += p->ctrs().objects() - p->ctrs().inuse();
+    SLUB_TSAN_RELEASE(&c->freelist_tid);  // as publish_cpu_freelist
     __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(fl), __ATOMIC_RELAXED);
     __atomic_store_n(&c->freelist_tid.hi, tid, __ATOMIC_RELEASE);  // as it was, not busy
     c->lock.unlock();
