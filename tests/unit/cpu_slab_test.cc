@@ -12,6 +12,7 @@
 
 #include "core/kmem_cache.h"
 #include "slub/slub_cache.h"
+#include "test_util.h"
 
 using namespace slub;
 
@@ -19,17 +20,6 @@ namespace {
 
 KmemCache* K(kmem_cache* c) {
   return reinterpret_cast<KmemCache*>(c);
-}
-
-// Runs `fn` on a thread bound to virtual CPU `vcpu`.
-template <typename F>
-void on_vcpu(int vcpu, F fn) {
-  std::thread t([&] {
-    ASSERT_EQ(slub_bind_vcpu(vcpu), 0);
-    fn();
-    slub_bind_vcpu(-1);
-  });
-  t.join();
 }
 
 kmem_cache_info info(kmem_cache* c) {
