@@ -190,14 +190,15 @@ int kmem_cache_set_remote_node_defrag_ratio(struct kmem_cache* cache, unsigned p
  * (the 4096-CPU harness compares them; docs/SLAB.md gives the formulas). */
 struct kmem_cache_queue_info {
   int allocator;            /* 0: SLUB, 1: SLAB */
-  size_t cpu_bytes;         /* SLUB: the 256-byte CPU slots of CPUs in use; SLAB: the per-CPU
-                               arrays of every possible CPU, 16 + 8 x limit each */
+  size_t cpu_bytes;         /* SLUB: the 256-byte CPU slots of CPUs in use and their sheaves
+                               (16 + 8 x capacity); SLAB: the per-CPU arrays of every possible
+                               CPU, 16 + 8 x limit each */
   size_t shared_bytes;      /* SLAB: shared arrays (kmalloc-rounded) */
   size_t alien_bytes;       /* SLAB: alien caches and their pointer tables */
   size_t node_bytes;        /* per-node structures */
   size_t mgmt_bytes;        /* SLAB: on-slab free-index arrays (ON_SLAB caches) */
-  size_t parked_cpu;        /* objects free but held per CPU: SLUB CPU slabs and CPU partial
-                               slabs; SLAB per-CPU arrays */
+  size_t parked_cpu;        /* objects free but held per CPU: SLUB CPU slabs, CPU partial
+                               slabs and sheaves; SLAB per-CPU arrays */
   size_t parked_shared;     /* SLAB: objects in shared arrays */
   size_t parked_alien;      /* SLAB: objects in alien caches */
   size_t free_slab_objects; /* objects of wholly free slabs kept on node lists */
@@ -207,7 +208,8 @@ struct kmem_cache_queue_info {
 int kmem_cache_get_queue_info(const struct kmem_cache* cache, struct kmem_cache_queue_info* info);
 
 /* One pass of the flusher, now: hands back to their nodes the per-CPU slabs (and per-CPU
- * partial slabs) of every CPU slot that saw no fast-path operation since the previous pass.
+ * partial slabs and sheaves) of every CPU slot that saw no fast-path operation since the
+ * previous pass.
  * Returns the number of CPU slots flushed. */
 int slub_flush_idle(void);
 

@@ -162,6 +162,13 @@ bool calculate_sizes(KmemCache* s, int nr_cpus) {
   else
     s->cpu_partial = 120;
   s->cpu_partial_slabs = (s->cpu_partial * 2 + s->objects - 1) / s->objects;
+  // Sheaves (kmem_cache.h): at most 8 KiB of objects a CPU for sizes up to 256 bytes, 14 KiB
+  // up to 1 KiB and 24 KiB up to a page; none for bigger objects, whose slabs hold few, nor
+  // for debug caches, whose every free is checked under the node lock. SLUB_SHEAF=0: none.
+  if (s->is_debug() || size > kPageSize || os::env_long("SLUB_SHEAF", 1) == 0)
+    s->sheaf_cap = 0;
+  else
+    s->sheaf_cap = size <= 256 ? kSheafMaxCap : (size <= 1024 ? 14 : 6);
   return true;
 }
 
@@ -228,7 +235,13 @@ void kmem_cache_release(KmemCache* s) {
     // The slot goes to the next cache created: it must start from zero counts.
     const int used = nr_used_cpus();
     for (int i = 0; i < used; ++i)
-      if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) memset(c->stat, 0, sizeof c->stat);
+      if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) {
+        memset(c->stat, 0, sizeof c->stat);
+        if (c->sheaf != nullptr) {  // empty by now (destroy flushed every CPU)
+          meta::free(c->sheaf, sheaf_bytes(c->sheaf->cap));
+          c->sheaf = nullptr;
+        }
+      }
     free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
     s->has_cpu_slot = false;
   }

@@ -25,12 +25,34 @@ namespace slub {
 // The per-CPU part of a cache (the kernel's struct kmem_cache_cpu).
 // {freelist, tid} is one double word, changed only by cmpxchg16b or, while kTidBusy is set in
 // tid by the holder of `lock`, by plain stores. Fast paths never take `lock`.
+// A CPU's sheaf (the kernel 6.18 name): a bounded stack of free objects of any slab of the
+// cache, so that a free of an object whose slab is not the CPU's active slab, and the
+// allocations after it, need no slab compare-and-swap and no list work. Made for a CPU the
+// first time it frees such an object (never for debug caches or the SLAB clone). The rseq
+// fast paths push and pop it, committing with the store of `count`; the compare-and-swap
+// paths leave it alone, and a slow path touches it only with the slot locked and busy
+// (freeze_cpu_freelist), which keeps the rseq sections off it.
+struct Sheaf {
+  uint64_t count;  // objects in objs[0..count), the newest last
+  uint32_t cap;    // KmemCache::sheaf_cap when made
+  uint32_t small;  // 1: objects smaller than two cache lines (see rseq_free)
+  void* objs[];    // cap entries
+};
+inline constexpr uint32_t kSheafSmallObject = 128;
+inline constexpr uint32_t kSheafMaxCap = 30;  // 16 + 30 * 8 = 256 bytes of meta memory
+inline size_t sheaf_bytes(uint32_t cap) {
+  return sizeof(Sheaf) + sizeof(void*) * cap;
+}
+
 struct alignas(64) KmemCacheCpu {
   DoubleWord freelist_tid;  // lo: CPU freelist head; hi: transaction id (kTidBusy = bit 0)
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
   SpinLock lock;            // slow paths and the flusher
-  uint64_t flush_seen_tid;  // slot_activity() at the last idle check or flush (g_slab_mutex)
+  // slot_activity() at the last idle check or flush (g_slab_mutex), its low 32 bits: a
+  // coincidence costs one needless flush, no more.
+  uint32_t flush_seen;
+  Sheaf* sheaf;  // free objects of other slabs, or nullptr; see Sheaf
   // Statistics (include/slub/stats.h), counted without atomics and summed when read. The two
   // fast-path counters come first, in the line the fast path touches anyway.
   uint64_t stat[NR_SLUB_STAT_ITEMS];
@@ -58,10 +80,10 @@ inline constexpr uint64_t kTidStep = 2 * kMaxCpus;
 // What the flusher compares between two passes to tell a used slot from an idle one: the tid
 // (slow paths, and the compare-and-swap fast paths) plus the fast-path counters (the rseq fast
 // paths leave the tid alone).
-inline uint64_t slot_activity(const KmemCacheCpu* c) {
-  return __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE) +
-         __atomic_load_n(&c->stat[ALLOC_FASTPATH], __ATOMIC_RELAXED) +
-         __atomic_load_n(&c->stat[FREE_FASTPATH], __ATOMIC_RELAXED);
+inline uint32_t slot_activity(const KmemCacheCpu* c) {
+  return static_cast<uint32_t>(__atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE) +
+                               __atomic_load_n(&c->stat[ALLOC_FASTPATH], __ATOMIC_RELAXED) +
+                               __atomic_load_n(&c->stat[FREE_FASTPATH], __ATOMIC_RELAXED));
 }
 
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
@@ -99,6 +121,7 @@ struct KmemCache {
   uint32_t min_partial;        // node partial slabs kept before empty ones are freed
   uint32_t cpu_partial;        // per-CPU partial budget in objects (sysfs compatible)
   uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
+  uint32_t sheaf_cap;          // objects in a CPU's sheaf (0: no sheaves); <= kSheafMaxCap
   // Misses that may take other nodes' partial slabs, out of 1024 (the kernel's field, stored
   // as 1000 by default; its sysfs file shows and takes a tenth of it, 0..100).
   uint32_t remote_node_defrag_ratio;

@@ -510,21 +510,42 @@ void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object, const void
   n->list_lock.unlock();
 }
 
-// Takes c's active slab and partial chain off the CPU and returns them to the node lists.
+// With the slot locked and busy: moves the oldest `max` objects of c's sheaf (all if it holds
+// fewer) to out[] and returns how many.
+unsigned take_sheaf(KmemCacheCpu* c, void** out, unsigned max) {
+  Sheaf* sh = c->sheaf;
+  if (sh == nullptr || sh->count == 0) return 0;
+  const unsigned n = sh->count < max ? static_cast<unsigned>(sh->count) : max;
+  memcpy(out, sh->objs, n * sizeof(void*));
+  memmove(sh->objs, sh->objs + n, (sh->count - n) * sizeof(void*));
+  __atomic_store_n(&sh->count, sh->count - n, __ATOMIC_RELAXED);  // the flusher peeks at it
+  return n;
+}
+
+void free_objects(KmemCache* s, void** objs, unsigned n, bool to_node);
+void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node);
+bool sheaf_free(KmemCache* s, PageDesc* slab, void* object, int cpu);
+
+// Takes c's active slab, partial chain and sheaf off the CPU and returns them to the node lists.
 // c->lock held on entry; released here. Returns 1 if there was anything to flush.
 int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c, int cpu) {
   void* fl = freeze_cpu_freelist(c, cpu);
   PageDesc* slab = c->slab;
   PageDesc* partial = c->partial;
+  void* sheaf[kSheafMaxCap];
+  const unsigned in_sheaf = take_sheaf(c, sheaf, ~0u);
   if (slab != nullptr) stat(c, CPUSLAB_FLUSH);
   __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   __atomic_store_n(&c->partial, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   publish_cpu_freelist(c, nullptr);
-  __atomic_store_n(&c->flush_seen_tid, slot_activity(c), __ATOMIC_RELAXED);
+  __atomic_store_n(&c->flush_seen, slot_activity(c), __ATOMIC_RELAXED);
   c->lock.unlock();
   if (slab != nullptr) deactivate_slab(s, slab, fl);  // CPUSLAB_FLUSH
   if (partial != nullptr) put_partials(s, partial);
-  return slab != nullptr || partial != nullptr;
+  // To the node lists, not to this CPU's partial chain: a shrink that flushed this CPU
+  // already must find them there.
+  free_objects(s, sheaf, in_sheaf, true);
+  return slab != nullptr || partial != nullptr || in_sheaf != 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,17 +697,24 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
         deactivate_slab(s, old, fl);
         fl = nullptr;
       }
-      if (fl == nullptr) fl = ___slab_alloc(s, c, node, exact);
-      if (fl != nullptr) {
-        object = fl;
-        void* next = get_freepointer(s, object);
-        if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) {
-          report_bad_freeptr(s, object, next);
-          next = nullptr;  // the rest of the list is lost, not followed
+      Sheaf* sh = c->sheaf;
+      if (fl == nullptr && !exact && sh != nullptr && sh->count != 0) {
+        // Without rseq the fast paths leave the sheaf alone: the slow path empties it.
+        object = sh->objs[sh->count - 1];
+        __atomic_store_n(&sh->count, sh->count - 1, __ATOMIC_RELAXED);
+        publish_cpu_freelist(c, nullptr);
+      } else {
+        if (fl == nullptr) fl = ___slab_alloc(s, c, node, exact);
+        void* next = nullptr;
+        if (fl != nullptr) {
+          object = fl;
+          next = get_freepointer(s, object);
+          if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) {
+            report_bad_freeptr(s, object, next);
+            next = nullptr;  // the rest of the list is lost, not followed
+          }
         }
         publish_cpu_freelist(c, next);
-      } else {
-        publish_cpu_freelist(c, nullptr);
       }
       c->lock.unlock();
     }
@@ -756,8 +784,9 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     defer_free(object);
     return;
   }
-  get_cpu_area(CpuId::current());  // for the counters; no lock is held yet
-  if (s->q != nullptr) {           // the SLAB clone
+  const int cpu = CpuId::current();
+  get_cpu_area(cpu);      // for the counters; no lock is held yet
+  if (s->q != nullptr) {  // the SLAB clone
     slab::free(s, slab, object);
     return;
   }
@@ -770,6 +799,18 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     free_to_partial_list(s, slab, object, caller, handle);
     return;
   }
+  // The rseq fast path found no room in the sheaf (or none yet, or the slot busy).
+  if (s->sheaf_cap != 0 && CpuId::rseq_fast() && sheaf_free(s, slab, object, cpu)) return;
+  do_slab_free(s, slab, object, false);
+}
+
+namespace {
+
+// Frees `object` to its slab (the kernel's __slab_free proper): one cmpxchg16b, plus list work
+// when the slab becomes partial or empty. A full slab that gets its first free object joins the
+// calling CPU's partial chain, or with `to_node` (or no CPU partials) its node's partial list.
+void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
+  const bool cpu_partial = s->has_cpu_partial() && !to_node;
   KmemCacheNode* n = nullptr;
   bool on_node_partial = false;
   void* prior;
@@ -792,7 +833,7 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     was_frozen = old.frozen();
     if ((nw.inuse() == 0 || prior == nullptr) && !was_frozen) {
       // Needs list work: empty (maybe freed) or full -> partial without cpu partials.
-      if (!s->has_cpu_partial() || prior != nullptr) {
+      if (!cpu_partial || prior != nullptr) {
         n = s->get_node(slab->node);
         n->list_lock.lock();
         on_node_partial = slab->on_node_partial;
@@ -804,7 +845,7 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
   if (n == nullptr) {
     if (was_frozen) {
       stat_here(s, FREE_FROZEN);  // the owner picks it up in get_freelist
-    } else if (s->has_cpu_partial() && prior == nullptr) {
+    } else if (cpu_partial && prior == nullptr) {
       stat_here(s, CPU_PARTIAL_FREE);  // the freeing CPU adopts the full slab
       put_cpu_partial(s, slab);
     }
@@ -823,12 +864,80 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     discard_slab(s, slab);
     return;
   }
-  if (!s->has_cpu_partial() && prior == nullptr) {
+  if (!cpu_partial && prior == nullptr) {
     add_partial(n, slab, true);
     stat_here(s, FREE_ADD_PARTIAL);
   }
   n->list_lock.unlock();
 }
+
+// Frees a batch taken from a sheaf. Each free is a locked cmpxchg16b on a slab descriptor that
+// is most likely not in the cache (the objects come from random slabs), and a locked
+// instruction waits for the misses before it: the descriptors and the objects' free-pointer
+// words are fetched first, all at once, so that their misses overlap instead of queueing.
+void free_objects(KmemCache* s, void** objs, unsigned n, bool to_node) {
+  PageDesc* descs[kSheafMaxCap];
+  for (unsigned i = 0; i < n; ++i) {
+    descs[i] = PageMap::desc_of(objs[i]);
+    __builtin_prefetch(descs[i], 1);
+    __builtin_prefetch(static_cast<char*>(objs[i]) + s->offset, 1);
+  }
+  for (unsigned i = 0; i < n; ++i) do_slab_free(s, descs[i], objs[i], to_node);
+}
+
+// The slow half of a free with sheaves: with the slot locked and busy, the object goes on the
+// CPU freelist if its slab has become the active one, else on the sheaf, made now if the CPU
+// has none; a full sheaf first gives its older half back to the slabs (after the unlock).
+// False when there is no memory for a sheaf (the caller frees to the slab).
+bool sheaf_free(KmemCache* s, PageDesc* slab, void* object, int cpu) {
+  KmemCacheCpu* c = per_cpu_ptr(s, cpu);
+  if (c == nullptr) return false;
+  // A small object of another CPU's active slab: to the slab, as rseq_free decides.
+  if (s->size < kSheafSmallObject && slab->ctrs().frozen() &&
+      slab != __atomic_load_n(&c->slab, __ATOMIC_RELAXED))
+    return false;
+  Sheaf* fresh = nullptr;
+  if (__atomic_load_n(&c->sheaf, __ATOMIC_RELAXED) == nullptr) {
+    fresh = static_cast<Sheaf*>(meta::alloc(sheaf_bytes(s->sheaf_cap)));
+    if (fresh == nullptr) return false;
+    fresh->cap = s->sheaf_cap;
+    fresh->small = s->size < kSheafSmallObject;
+  }
+  void* evicted[kSheafMaxCap];
+  unsigned n_evicted = 0;
+  bool twice = false;
+  c->lock.lock();
+  void* fl = freeze_cpu_freelist(c, cpu);
+  if (c->sheaf == nullptr) {
+    __atomic_store_n(&c->sheaf, fresh, __ATOMIC_RELAXED);
+    fresh = nullptr;
+  }
+  Sheaf* sh = c->sheaf;
+  if (slab == c->slab) {
+    twice = fl == object;
+    if (!twice) {
+      set_freepointer(s, object, fl);
+      fl = object;
+    }
+  } else {
+    twice = sh->count != 0 && sh->objs[sh->count - 1] == object;
+    if (!twice) {
+      if (sh->count == sh->cap) {
+        n_evicted = take_sheaf(c, evicted, static_cast<unsigned>(sh->cap + 1) / 2);
+      }
+      sh->objs[sh->count] = object;
+      __atomic_store_n(&sh->count, sh->count + 1, __ATOMIC_RELAXED);
+    }
+  }
+  publish_cpu_freelist(c, fl);
+  c->lock.unlock();
+  if (fresh != nullptr) meta::free(fresh, sheaf_bytes(s->sheaf_cap));
+  if (twice) report_double_free(s, object);
+  free_objects(s, evicted, n_evicted, false);
+  return true;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Cache operations.
@@ -1185,6 +1294,10 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
     if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next)
       info->parked_cpu += p->ctrs().objects() - p->ctrs().inuse();
+    if (c->sheaf != nullptr) {
+      info->parked_cpu += c->sheaf->count;
+      info->cpu_bytes += sheaf_bytes(c->sheaf->cap);
+    }
     SLUB_TSAN_RELEASE(&c->freelist_tid);  // as publish_cpu_freelist
     __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(fl), __ATOMIC_RELAXED);
     __atomic_store_n(&c->freelist_tid.hi, tid, __ATOMIC_RELEASE);  // as it was, not busy
@@ -1208,12 +1321,14 @@ int flush_idle_pass() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
-      const uint64_t tid = slot_activity(c);
+      const uint32_t tid = slot_activity(c);
+      const Sheaf* sh = __atomic_load_n(&c->sheaf, __ATOMIC_RELAXED);
       const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
-                         __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr;
-      if (!holds || tid != __atomic_load_n(&c->flush_seen_tid, __ATOMIC_RELAXED)) {
+                         __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr ||
+                         (sh != nullptr && __atomic_load_n(&sh->count, __ATOMIC_RELAXED) != 0);
+      if (!holds || tid != __atomic_load_n(&c->flush_seen, __ATOMIC_RELAXED)) {
         // Used since the last pass (or nothing to flush).
-        __atomic_store_n(&c->flush_seen_tid, tid, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->flush_seen, tid, __ATOMIC_RELAXED);
         return;
       }
       c->lock.lock();

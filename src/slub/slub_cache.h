@@ -128,15 +128,52 @@ SLUB_SLOW_PATH void report_double_free(const KmemCache* s, const void* object);
   [rs] "r"(CpuId::rseq_area()), [state] "r"(CpuId::rseq_state_addr()), [areas] "r"(g_cpu_area), \
       [off] "r"(uint64_t{s->cpu_off}), [foff] "r"(uint64_t{s->offset}), [maxcpus] "i"(kMaxCpus)
 
-// Pops the CPU freelist: the object, or nullptr (go slow). *cp: the slot, for the counter.
+// Pops the CPU freelist, or when it is empty the CPU's sheaf (its newest object): the object,
+// or nullptr (go slow). *cp: the slot, for the counter. Both ways commit with the same last
+// store, of t1 to (t2): the new freelist head to the slot, or the new count to the sheaf.
 SLUB_FAST_PATH void* rseq_alloc(const KmemCache* s, KmemCacheCpu** cp) {
   void* obj;
   KmemCacheCpu* c;
   uint64_t t1, t2;
-  __asm__ volatile(SLUB_RSEQ_ALLOC()
-                   : [obj] "=&r"(obj), [c] "=&r"(c), [t1] "=&r"(t1), [t2] "=&r"(t2)
-                   : SLUB_RSEQ_COMMON_IN, [chunk_shift] "i"(kChunkShift)SLUB_RSEQ_RND
-                   : "memory", "cc");
+  // clang-format off
+  __asm__ volatile(
+      SLUB_RSEQ_ENTER
+      "movq (%[c]), %[obj]\n\t"
+      "testq %[obj], %[obj]\n\t"
+      "jnz 9f\n\t"
+      // The freelist is empty: the sheaf. (Inside the section, as everything up to label 2.)
+      "movq %c[sheaf_off](%[c]), %[t2]\n\t"
+      "testq %[t2], %[t2]\n\t"
+      "jz 5f\n\t"
+      "movq (%[t2]), %[t1]\n\t"
+      "subq $1, %[t1]\n\t"
+      "jb 5f\n\t"
+      "movq 16(%[t2], %[t1], 8), %[obj]\n\t"
+      "jmp 10f\n\t"
+      "9:\n\t"
+      "movq (%[obj], %[foff]), %[t1]\n\t"
+      SLUB_RSEQ_FREEPTR_KEY("%[t1]")
+      "testq %[t1], %[t1]\n\t"
+      "jz 7f\n\t"
+      "movq %[t1], %[t2]\n\t"
+      "xorq %[obj], %[t2]\n\t"
+      "shrq %[chunk_shift], %[t2]\n\t"
+      "jnz 5f\n\t"
+      "7:\n\t"
+      "movq %[c], %[t2]\n\t"
+      "10:\n\t"
+      "movq %[t1], (%[t2])\n\t"  // commit
+      "2:\n\t"
+      "jmp 6f\n\t"
+      SLUB_RSEQ_ABORT
+      "5:\n\t"
+      "xorl %k[obj], %k[obj]\n\t"
+      "6:\n\t"
+      : [obj] "=&r"(obj), [c] "=&r"(c), [t1] "=&r"(t1), [t2] "=&r"(t2)
+      : SLUB_RSEQ_COMMON_IN, [chunk_shift] "i"(kChunkShift),
+        [sheaf_off] "i"(offsetof(KmemCacheCpu, sheaf)) SLUB_RSEQ_RND
+      : "memory", "cc");
+  // clang-format on
   *cp = c;
   return obj;
 }
@@ -156,12 +193,17 @@ SLUB_FAST_PATH void* rseq_alloc_node(const KmemCache* s, int node, KmemCacheCpu*
   return obj;
 }
 
-// Pushes `object` of `slab` on the CPU freelist if `slab` is the CPU's active slab. Returns 1
-// when done, 0 to go slow, 2 when `object` is already the head (a double free in a row).
+static_assert(SlabCounters::make(0, 0, true).raw == uint64_t{0x80} << 24,
+              "rseq_free tests the frozen bit as bit 7 of the counters' byte 3");
+
+// Pushes `object` of `slab` on the CPU freelist if `slab` is the CPU's active slab, else on
+// the CPU's sheaf if it has room. Returns 1 when done, 0 to go slow, 2 when `object` is
+// already the head of either (a double free in a row). Both ways commit with the same last
+// store, of t1 to (a): the object to the slot's head, or the new count to the sheaf.
 SLUB_FAST_PATH int rseq_free(const KmemCache* s, PageDesc* slab, void* object, KmemCacheCpu** cp) {
   int ret;
   KmemCacheCpu* c;
-  uint64_t t1;
+  uint64_t t1, a;
 #if SLUB_FREELIST_HARDENED
   uint64_t t2;
 #endif
@@ -169,13 +211,41 @@ SLUB_FAST_PATH int rseq_free(const KmemCache* s, PageDesc* slab, void* object, K
   __asm__ volatile(
       SLUB_RSEQ_ENTER
       "cmpq %[slab], %c[slab_off](%[c])\n\t"
-      "jne 5f\n\t"
+      "je 9f\n\t"
+      // Not the active slab: the sheaf, objs[count] = obj, then count + 1 is the commit.
+      // (Inside the section, as everything up to label 2.) A small object of a frozen slab,
+      // another CPU's active one, goes slow, to its slab: its neighbours in the same cache
+      // lines are being handed out on that CPU, and reusing it here would make the two CPUs
+      // write the same lines (passive false sharing).
+      "movq %c[sheaf_off](%[c]), %[a]\n\t"
+      "testq %[a], %[a]\n\t"
+      "jz 5f\n\t"
+      "movq (%[a]), %[t1]\n\t"
+      "cmpl 8(%[a]), %k[t1]\n\t"
+      "jae 5f\n\t"
+      "testb $1, 12(%[a])\n\t"
+      "jz 12f\n\t"
+      "testb $0x80, %c[frozen_off](%[slab])\n\t"
+      "jnz 5f\n\t"
+      "12:\n\t"
+      "testq %[t1], %[t1]\n\t"
+      "jz 11f\n\t"
+      "cmpq %[obj], 8(%[a], %[t1], 8)\n\t"  // objs[count - 1]
+      "je 8f\n\t"
+      "11:\n\t"
+      "movq %[obj], 16(%[a], %[t1], 8)\n\t"  // beyond count: harmless if restarted
+      "addq $1, %[t1]\n\t"
+      "jmp 10f\n\t"
+      "9:\n\t"
       "movq (%[c]), %[t1]\n\t"
       "cmpq %[t1], %[obj]\n\t"
       "je 8f\n\t"
       SLUB_RSEQ_FREEPTR_KEY("%[t1]")
       "movq %[t1], (%[obj], %[foff])\n\t"  // the object's free pointer (redone on a restart)
-      "movq %[obj], (%[c])\n\t"            // commit
+      "movq %[obj], %[t1]\n\t"
+      "movq %[c], %[a]\n\t"
+      "10:\n\t"
+      "movq %[t1], (%[a])\n\t"  // commit
       "2:\n\t"
       "movl $1, %[ret]\n\t"
       "jmp 6f\n\t"
@@ -186,12 +256,14 @@ SLUB_FAST_PATH int rseq_free(const KmemCache* s, PageDesc* slab, void* object, K
       "8:\n\t"
       "movl $2, %[ret]\n\t"
       "6:\n\t"
-      : [ret] "=&r"(ret), [c] "=&r"(c), [t1] "=&r"(t1)
+      : [ret] "=&r"(ret), [c] "=&r"(c), [t1] "=&r"(t1), [a] "=&r"(a)
 #if SLUB_FREELIST_HARDENED
         , [t2] "=&r"(t2)
 #endif
       : [obj] "r"(obj), [slab] "r"(slab), SLUB_RSEQ_COMMON_IN,
-        [slab_off] "i"(offsetof(KmemCacheCpu, slab)) SLUB_RSEQ_RND
+        [slab_off] "i"(offsetof(KmemCacheCpu, slab)),
+        [sheaf_off] "i"(offsetof(KmemCacheCpu, sheaf)),
+        [frozen_off] "i"(offsetof(PageDesc, counters) + 3) SLUB_RSEQ_RND
       : "memory", "cc");
   *cp = c;
   return ret;

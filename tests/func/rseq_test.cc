@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -169,6 +170,89 @@ TEST(RseqFastPath, ChurnWhileOtherThreadsTakeTheSlots) {
   EXPECT_EQ(slub_fast_path_rseq(), rseq_wanted() ? 1 : 0);  // still the same path
 }
 
+// Sheaves (core/kmem_cache.h): 6 threads on this machine's 2 cores free each other's
+// objects, so most frees are of objects whose slab is not the freeing CPU's active slab and go
+// on the sheaf, and most allocations pop it; threads hop CPUs and are preempted inside the
+// sections while a thief shrinks and flushes. Each object carries a pattern of its owner and of
+// the shared slot it sits in: an object handed out twice, or one written while in a sheaf or a
+// freelist, breaks a pattern or a freelist (which validate and the allocator's reports show).
+TEST(RseqFastPath, SheavesUnderCrossThreadFreesAndPreemption) {
+  kmem_cache* s = kmem_cache_create("rseq-sheaf", 64, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(s, nullptr);
+  constexpr int kSlots = 512;
+  std::vector<std::atomic<void*>> shared(kSlots);
+  for (auto& slot : shared) slot.store(nullptr);
+  auto tag = [](void* p, int k) {
+    return slub_func::splitmix64(reinterpret_cast<uintptr_t>(p) ^ uint64_t(k) << 48);
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<long> broken{0}, fails{0}, thefts{0};
+  testing::internal::CaptureStderr();
+  std::thread thief([&] {
+    while (!stop.load()) {
+      kmem_cache_shrink(s);
+      slub_flush_idle();
+      ++thefts;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 6; ++t)
+    workers.emplace_back([&, t] {
+      uint64_t x = 0xabcdef01u + uint64_t(t);
+      for (int i = 0; i < 200000; ++i) {
+        if (i % 4000 == 0) hop(t + i / 4000);
+        x = slub_func::splitmix64(x);
+        const int k = int(x % kSlots);
+        const bool cache = (x >> 32) & 1;
+        void* p = cache ? kmem_cache_alloc(s) : slub_malloc(48);
+        if (p == nullptr) {
+          fails++;
+          continue;
+        }
+        // Low bit of the stored pointer: which allocator (blocks are 16-byte aligned).
+        slub_func::fill_pattern(p, 48, tag(p, k));
+        void* old =
+            shared[k].exchange(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) | cache));
+        if (old == nullptr) continue;
+        const bool old_cache = reinterpret_cast<uintptr_t>(old) & 1;
+        old = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(old) & ~uintptr_t{1});
+        if (slub_func::check_pattern(old, 48, tag(old, k)) != 48) broken++;
+        if (old_cache)
+          kmem_cache_free(s, old);
+        else
+          slub_free(old);
+      }
+      unpin();
+    });
+  for (auto& w : workers) w.join();
+  stop.store(true);
+  thief.join();
+  for (int k = 0; k < kSlots; ++k) {
+    void* old = shared[k].load();
+    if (old == nullptr) continue;
+    const bool old_cache = reinterpret_cast<uintptr_t>(old) & 1;
+    old = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(old) & ~uintptr_t{1});
+    if (slub_func::check_pattern(old, 48, tag(old, k)) != 48) broken++;
+    if (old_cache)
+      kmem_cache_free(s, old);
+    else
+      slub_free(old);
+  }
+  const int errors = kmem_cache_validate(s);
+  kmem_cache_shrink(s);
+  kmem_cache_info info{};
+  kmem_cache_get_info(s, &info);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(broken.load(), 0) << "an object was handed out twice or written while free";
+  EXPECT_EQ(fails.load(), 0);
+  EXPECT_GT(thefts.load(), 0);
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(info.active_objs, 0u);
+  EXPECT_EQ(err.find("slub:"), std::string::npos) << err.substr(0, 2000);
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
+}
+
 // The fast path's naive double-free check (the object is already the head of the CPU
 // freelist): reported and ignored, the freelist intact.
 TEST(RseqFastPath, DoubleFreeInARowIsReportedAndIgnored) {
@@ -188,6 +272,63 @@ TEST(RseqFastPath, DoubleFreeInARowIsReportedAndIgnored) {
   kmem_cache_free(s, a);
   kmem_cache_free(s, b);
   kmem_cache_free(s, keep);
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
+}
+
+// The same for an object whose slab is not the CPU's active slab (after a shrink), which goes
+// on the sheaf with rseq (its newest object is compared) and to its slab without (the head of
+// the slab freelist is compared). The thread stays on one CPU so both frees meet the same sheaf.
+TEST(RseqFastPath, DoubleFreeInARowOfAnInactiveSlabIsReportedAndIgnored) {
+  kmem_cache* s = kmem_cache_create("rseq-double-sheaf", 32, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(s, nullptr);
+  hop(0);
+  void* keep = kmem_cache_alloc(s);
+  void* p = kmem_cache_alloc(s);
+  ASSERT_NE(p, nullptr);
+  kmem_cache_shrink(s);  // the CPU slab goes back to its node: p's slab is not active now
+  testing::internal::CaptureStderr();
+  kmem_cache_free(s, p);
+  kmem_cache_free(s, p);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("double free"), std::string::npos) << err;
+  void* a = kmem_cache_alloc(s);
+  void* b = kmem_cache_alloc(s);
+  EXPECT_NE(a, b);
+  kmem_cache_free(s, a);
+  kmem_cache_free(s, b);
+  kmem_cache_free(s, keep);
+  unpin();
+  EXPECT_EQ(kmem_cache_validate(s), 0);
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
+}
+
+// Objects in a sheaf are free but held by the CPU: the queue statistics count them, and the
+// flusher's pass gives them back to their slabs once the CPU is idle (here: two passes with no
+// operation between them), after which the slabs are free and shrink returns them.
+TEST(RseqFastPath, SheafIsCountedAndGivenBackWhenIdle) {
+  if (!rseq_wanted()) GTEST_SKIP() << "sheaves are filled by the rseq fast path only";
+  kmem_cache* s = kmem_cache_create("rseq-sheaf-idle", 32, 0, SLAB_NO_MERGE, nullptr);
+  ASSERT_NE(s, nullptr);
+  hop(0);
+  std::vector<void*> objs(20);
+  for (auto& p : objs) p = kmem_cache_alloc(s);
+  kmem_cache_shrink(s);  // their slab goes to the node list; the frees below meet the sheaf
+  for (void* p : objs) kmem_cache_free(s, p);
+  kmem_cache_queue_info q{};
+  ASSERT_EQ(kmem_cache_get_queue_info(s, &q), 0);
+  EXPECT_GE(q.parked_cpu, objs.size());
+  EXPECT_GE(q.cpu_bytes, size_t{256} + 16 + 8 * objs.size()) << "the sheaf's bytes";
+  kmem_cache_info before{};
+  kmem_cache_get_info(s, &before);
+  EXPECT_EQ(before.active_objs, objs.size()) << "objects in a sheaf count as in use";
+  slub_flush_idle();
+  slub_flush_idle();
+  ASSERT_EQ(kmem_cache_get_queue_info(s, &q), 0);
+  EXPECT_EQ(q.parked_cpu, 0u);
+  kmem_cache_info after{};
+  kmem_cache_get_info(s, &after);
+  EXPECT_EQ(after.active_objs, 0u);
+  unpin();
   EXPECT_EQ(kmem_cache_destroy(s), 0);
 }
 
