@@ -95,11 +95,32 @@ bool strict() {
   return cached != 0;
 }
 
+// Random words come from a pool filled by one getrandom call: start-up creates some 40
+// caches, each with its own key, and a system call per key cost every process 41 of them.
+// The pool is refilled when used up, and anew in a fork child (by pid), so that parent and
+// child do not draw the same words.
 uint64_t random_u64() {
-  uint64_t v = 0;
-  if (syscall(SYS_getrandom, &v, sizeof v, 0x1 /* GRND_NONBLOCK */) == sizeof v) return v;
-  v = now_ns() ^ reinterpret_cast<uintptr_t>(&v) ^ (static_cast<uint64_t>(getpid()) << 32);
-  return v * 0x9e3779b97f4a7c15ull;
+  static constinit SpinLock lock;
+  static constinit uint64_t pool[64] = {};
+  static constinit unsigned left = 0;
+  static constinit int pool_pid = 0;
+  LockGuard g(lock);
+  const int pid = getpid();
+  if (left == 0 || pid != pool_pid) {
+    const int saved = errno;
+    if (syscall(SYS_getrandom, pool, sizeof pool, 0x1 /* GRND_NONBLOCK */) !=
+        static_cast<long>(sizeof pool)) {
+      // No entropy yet (early boot) or no getrandom: a mix of time, addresses and pid.
+      uint64_t v = now_ns() ^ reinterpret_cast<uintptr_t>(&v) ^ (static_cast<uint64_t>(pid) << 32);
+      for (uint64_t& w : pool) w = (v += 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    }
+    errno = saved;
+    left = sizeof pool / sizeof pool[0];
+    pool_pid = pid;
+  }
+  const uint64_t v = pool[--left];
+  pool[left] = 0;  // a used word does not stay in memory
+  return v;
 }
 
 void report(const char* fmt, ...) {

@@ -350,6 +350,29 @@ TEST(Preload, NewCallsTheNewHandlerBeforeThrowing) {
   std::set_new_handler(nullptr);
 }
 
+namespace {
+void throwing_handler() {
+  throw std::bad_alloc();
+}
+}  // namespace
+
+// The nothrow forms with a new_handler that throws: nullptr (the standard's "catch and return
+// null"), the catch being libstdc++'s own nothrow operator, since libslub.so does not link the
+// C++ runtime.
+TEST(Preload, NothrowNewReturnsNullWhenTheNewHandlerThrows) {
+  std::set_new_handler(throwing_handler);
+  const size_t huge = opaque(SIZE_MAX / 2);
+  EXPECT_EQ(::operator new(huge, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new[](huge, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new (huge, std::align_val_t{64}, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new[](huge, std::align_val_t{64}, std::nothrow), nullptr);
+  EXPECT_THROW(::operator delete(::operator new(huge)), std::bad_alloc);
+  std::set_new_handler(nullptr);
+  void* p = ::operator new(opaque(64), std::nothrow);
+  EXPECT_SLUB_OWNS(p, "nothrow new after the failures");
+  ::operator delete(p);
+}
+
 TEST(Preload, ManyAllocationsAcrossThreads) {
   std::vector<std::thread> ts;
   std::atomic<int> bad{0};
