@@ -22,7 +22,8 @@ constinit uint64_t g_slot_bitmap[kMaxCaches / 64] = {};  // protected by g_slab_
 constexpr unsigned kSlubMaxOrder = 3;  // PAGE_ALLOC_COSTLY_ORDER, as the kernel's default
 
 long alloc_cpu_slot() {
-  for (size_t w = 0; w < kMaxCaches / 64; ++w) {
+  const size_t slots = cpu_area_size() / sizeof(KmemCacheCpu);
+  for (size_t w = 0; w < slots / 64; ++w) {
     if (~g_slot_bitmap[w] == 0) continue;
     unsigned b = __builtin_ctzll(~g_slot_bitmap[w]);
     g_slot_bitmap[w] |= uint64_t{1} << b;
@@ -47,13 +48,23 @@ size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
   return align_up(align, sizeof(void*));
 }
 
+size_t cpu_area_size() {
+  static constinit std::atomic<size_t> size{0};
+  size_t v = size.load(std::memory_order_relaxed);
+  if (SLUB_UNLIKELY(v == 0)) {  // the same answer every time: the budget is read once
+    v = os::reservation_size(kCpuAreaSize, size_t{64} << 10, 32);
+    size.store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+
 char* get_cpu_area(int cpu) {
   char* a = g_cpu_area[cpu].load(std::memory_order_acquire);
   if (a != nullptr) return a;
   LockGuard g(g_area_lock);
   a = g_cpu_area[cpu].load(std::memory_order_relaxed);
   if (a != nullptr) return a;
-  a = static_cast<char*>(os::map(kCpuAreaSize));
+  a = static_cast<char*>(os::map(cpu_area_size()));
   if (a == nullptr) return nullptr;
   int n = g_nr_used_cpus.load(std::memory_order_relaxed);
   g_used_cpus[n] = static_cast<uint16_t>(cpu);

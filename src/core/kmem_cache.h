@@ -153,9 +153,11 @@ struct KmemCache {
 
 inline constexpr size_t kTrackSize = 32;  // sizeof(Track), core/debug.h
 
-// One per used CPU: a reservation holding every cache's KmemCacheCpu slot.
+// One per used CPU: a demand-zero mapping holding every cache's KmemCacheCpu slot, 1 MiB (4096
+// caches); smaller under a tight RLIMIT_AS (cpu_area_size(), at least 64 KiB: 256 caches).
 inline constexpr size_t kCpuAreaSize = size_t{1} << 20;
 inline constexpr size_t kMaxCaches = kCpuAreaSize / sizeof(KmemCacheCpu);
+size_t cpu_area_size();
 
 extern std::atomic<char*> g_cpu_area[kMaxCpus];
 

@@ -50,10 +50,12 @@ void* alloc(size_t size) {
   } else {
     char* cur = reinterpret_cast<char*>(align_up(reinterpret_cast<uintptr_t>(g_cur), bytes));
     if (g_cur == nullptr || cur + bytes > g_end) {
-      char* r = static_cast<char*>(os::map(kRegion));
+      // Smaller regions when RLIMIT_AS is tight (a region must hold the largest block).
+      const size_t region = os::reservation_size(kRegion, size_t{1} << kMaxShift, 64);
+      char* r = static_cast<char*>(os::map(region));
       if (r == nullptr) return nullptr;
       g_cur = r;
-      g_end = r + kRegion;
+      g_end = r + region;
       cur = r;
     }
     g_cur = cur + bytes;

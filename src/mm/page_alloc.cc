@@ -84,21 +84,27 @@ void PageAlloc::init() {
   if (kb >= 0) g_max_dirty_pages = static_cast<size_t>(kb) * 1024 / kPageSize;
 }
 
-// Carves a chunk from the current region (reserving a new region when needed), registers it,
-// and sets up its descriptors: the meta run at the start, the rest as free runs. Lock held.
+// Carves a chunk from the current region (reserving a new region when needed), commits and
+// registers it, and sets up its descriptors: the meta run at the start, the rest as free runs.
+// Lock held.
 uintptr_t PageAlloc::new_chunk(int node) {
   if (g_region_cur == g_region_end) {
-    void* r = os::map_aligned(kRegionChunks * kChunkSize, kChunkSize);
-    size_t n = kRegionChunks;
-    if (r == nullptr) {  // address space tight (RLIMIT_AS): try a single chunk
-      r = os::map_aligned(kChunkSize, kChunkSize);
+    // Reserved, not committed: a region costs address space only. Under RLIMIT_AS it shrinks
+    // to leave the program room (to a single chunk when the limit is tight).
+    size_t n = os::reservation_size(kRegionChunks * kChunkSize, kChunkSize, 16) / kChunkSize;
+    void* r = os::reserve_aligned(n * kChunkSize, kChunkSize);
+    if (r == nullptr && n > 1) {  // address space tight: a single chunk
       n = 1;
+      r = os::reserve_aligned(kChunkSize, kChunkSize);
     }
     if (r == nullptr) return 0;
     g_region_cur = reinterpret_cast<uintptr_t>(r);
     g_region_end = g_region_cur + n * kChunkSize;
   }
   uintptr_t chunk = g_region_cur;
+  // Committed now, as a writable mapping: under the system's overcommit policy, like any mmap
+  // (vm.overcommit_memory=2 can refuse it; then this allocation fails with ENOMEM).
+  if (!os::commit(reinterpret_cast<void*>(chunk), kChunkSize)) return 0;
   if (!PageMap::set(chunk, kChunkSize, chunk, PageMap::kChunk)) return 0;
   g_region_cur += kChunkSize;
   g_stats.chunks++;

@@ -1,15 +1,17 @@
 // mm/page_alloc: the page allocator under the slabs, and the large and huge malloc blocks.
 //
-// Address space is reserved from the OS in 32 MiB regions cut into 2 MiB chunks, each chunk
-// registered in the PageMap and given to one NUMA node (real nodes: bound to it with mbind;
-// the chunk's meta descriptor records the node). Free runs are listed per node. Inside a chunk a
-// binary buddy system hands out runs of 2^order pages (order 0..8), always aligned on their own
-// size; the chunk's first order-3 run holds its descriptors. Freed runs coalesce with their buddies
-// and stay mapped (a lockless slab fast path may still read a stale free pointer from them); their
-// pages go back to the OS with madvise(MADV_DONTNEED): all of them each time the flusher thread
-// runs (purge_dirty), and at once down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB)
-// are free but resident. madvise never runs under the lock: runs being purged are off the lists
-// (kPurging) and come back clean, merged with their buddies.
+// Address space is reserved from the OS (PROT_NONE, uncharged) in 32 MiB regions cut into 2 MiB
+// chunks (smaller regions under a tight RLIMIT_AS); each chunk is committed when carved (a
+// writable mapping, under the system's overcommit policy), registered in the PageMap and given to
+// one NUMA node (real nodes: bound to it with mbind; the chunk's meta descriptor records the node).
+// Free runs are listed per node. Inside a chunk a binary buddy system hands out runs of 2^order
+// pages (order 0..8), always aligned on their own size; the chunk's first order-3 run holds its
+// descriptors. Freed runs coalesce with their buddies and stay mapped (a lockless slab fast path
+// may still read a stale free pointer from them); their pages go back to the OS with
+// madvise(MADV_DONTNEED): all of them each time the flusher thread runs (purge_dirty), and at once
+// down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB) are free but resident. madvise
+// never runs under the lock: runs being purged are off the lists (kPurging) and come back clean,
+// merged with their buddies.
 //
 // Huge blocks (beyond a 1 MiB run) are separate mappings aligned on a chunk, registered in the
 // PageMap with a HugeHeader in their first page, and unmapped when freed.

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -23,27 +24,89 @@ constexpr unsigned kReportLimit = 16;
 std::atomic<unsigned> g_reports{0};
 }  // namespace
 
-void* map(size_t size) {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+namespace {
+void* raw_map(void* hint, size_t size, int prot, int flags) {
+  void* p = mmap(hint, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
-void* map_aligned(size_t size, size_t align) {
-  if (align <= kPageSize) return map(size);
+// `size` bytes aligned on `align`. The first try maps just `size` (the kernel aligns large
+// anonymous mappings on 2 MiB by itself); else, with address space to spare, size + align
+// trimmed to the aligned part; else exactly `size` at an aligned address next to where the
+// kernel would put it (MAP_FIXED_NOREPLACE never replaces a mapping).
+void* aligned_mapping(size_t size, size_t align, int prot, int flags) {
+  char* p = static_cast<char*>(raw_map(nullptr, size, prot, flags));
+  if (p == nullptr || align <= kPageSize || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0)
+    return p;
+  munmap(p, size);
   const size_t span = size + align;
-  if (span < size) return nullptr;
-  char* raw = static_cast<char*>(map(span));
-  if (raw == nullptr) return nullptr;
-  char* p = reinterpret_cast<char*>(align_up(reinterpret_cast<uintptr_t>(raw), align));
-  if (p > raw) munmap(raw, p - raw);
-  char* end = p + size;
-  if (raw + span > end) munmap(end, raw + span - end);
-  return p;
+  if (span > size && (address_space_budget() == SIZE_MAX || address_space_budget() / 4 > span)) {
+    if (char* raw = static_cast<char*>(raw_map(nullptr, span, prot, flags))) {
+      char* q = reinterpret_cast<char*>(align_up(reinterpret_cast<uintptr_t>(raw), align));
+      if (q > raw) munmap(raw, q - raw);
+      char* end = q + size;
+      if (raw + span > end) munmap(end, raw + span - end);
+      return q;
+    }
+  }
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  for (uintptr_t hint : {align_up(at, align), align_down(at, align)}) {
+    void* q = raw_map(reinterpret_cast<void*>(hint), size, prot, flags | MAP_FIXED_NOREPLACE);
+    if (q == reinterpret_cast<void*>(hint)) return q;
+    if (q != nullptr) munmap(q, size);  // a kernel older than 4.17 took the hint as a hint
+  }
+  return nullptr;
+}
+}  // namespace
+
+void* map(size_t size) {
+  return raw_map(nullptr, size, PROT_READ | PROT_WRITE, 0);
+}
+
+void* map_aligned(size_t size, size_t align) {
+  return aligned_mapping(size, align, PROT_READ | PROT_WRITE, 0);
+}
+
+void* reserve_aligned(size_t size, size_t align) {
+  return aligned_mapping(size, align, PROT_NONE, MAP_NORESERVE);
+}
+
+bool commit(void* p, size_t size) {
+  const int saved = errno;
+  const bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+  errno = saved;
+  return ok;
 }
 
 void unmap(void* p, size_t size) {
   munmap(p, size);
+}
+
+size_t address_space_budget() {
+  static constinit std::atomic<size_t> cached{0};  // 0: not read yet
+  size_t b = cached.load(std::memory_order_relaxed);
+  if (SLUB_LIKELY(b != 0)) return b;
+  rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+    b = SIZE_MAX;
+  } else {
+    char buf[128];
+    size_t mapped = 0;  // /proc/self/statm: the first field is the mapped size in pages
+    if (read_file("/proc/self/statm", buf, sizeof buf) > 0)
+      mapped = static_cast<size_t>(strtoull(buf, nullptr, 10)) * kPageSize;
+    b = rl.rlim_cur > mapped ? static_cast<size_t>(rl.rlim_cur) - mapped : 1;
+  }
+  cached.store(b, std::memory_order_relaxed);
+  return b;
+}
+
+size_t reservation_size(size_t dflt, size_t min, size_t share) {
+  const size_t budget = address_space_budget();
+  if (budget == SIZE_MAX) return dflt;
+  size_t v = budget / share;
+  if (v < min) return min;
+  if (v >= dflt) return dflt;
+  return size_t{1} << (fls(v) - 1);  // a power of two below budget/share
 }
 
 void purge(void* p, size_t size) {

@@ -6,16 +6,37 @@
 #include <cstddef>
 #include <cstdint>
 
+struct stat;
+
 namespace slub::os {
 
-// Maps `size` bytes of readable, writable, demand-zero memory aligned to `align` (a power of
-// two, at least a page), reserving no swap. Returns nullptr on failure.
+// Memory from the OS. Writable mappings are charged against the system's overcommit policy
+// as any plain mmap is (no MAP_NORESERVE): a request the kernel's heuristic (or, under
+// vm.overcommit_memory=2, its commit limit) refuses fails here, and malloc returns NULL with
+// ENOMEM, as glibc's does. Only PROT_NONE reservations skip the charge.
+
+// Maps `size` bytes (page multiple) of readable, writable, demand-zero memory aligned to
+// `align` (a power of two). Returns nullptr on failure. Maps no more address space than asked
+// when the limit is tight (RLIMIT_AS): an aligned spot is then found by hint, not by mapping
+// size + align and trimming.
 void* map_aligned(size_t size, size_t align);
 // Maps `size` bytes (page multiple) with no alignment demand beyond a page.
 void* map(size_t size);
 void unmap(void* p, size_t size);
+// Reserves `size` bytes of address space aligned to `align`, inaccessible and not charged
+// (PROT_NONE); commit() makes a part of it usable, charged as a writable mapping.
+void* reserve_aligned(size_t size, size_t align);
+bool commit(void* p, size_t size);
 // Gives the pages back to the OS; they stay mapped and read back as zero.
 void purge(void* p, size_t size);
+
+// Address space the process may still map under RLIMIT_AS (its soft limit minus what was
+// mapped when first asked), or SIZE_MAX without a limit. Read once: the reservations of the
+// allocator (chunk regions, CPU areas, metadata, the statistics area) are sized from it.
+size_t address_space_budget();
+// `dflt` when there is no limit, else about budget/`share`, a power of two kept within
+// [min, dflt]: the size of a reservation that must leave room for the program.
+size_t reservation_size(size_t dflt, size_t min, size_t share);
 
 // NUMA memory policy of [p, p+size): pages are taken from `node` (an OS node id) while it has
 // memory (mbind(2) with MPOL_PREFERRED). False if the kernel refuses (no NUMA support).

@@ -167,6 +167,83 @@ TEST(Preload, OverflowSetsEnomem) {
   free(r != nullptr ? r : p);
 }
 
+namespace {
+// vm.overcommit_memory: 0 heuristic (the default), 1 always, 2 strict accounting.
+int overcommit_policy() {
+  FILE* f = fopen("/proc/sys/vm/overcommit_memory", "r");
+  int v = -1;
+  if (f != nullptr) {
+    if (fscanf(f, "%d", &v) != 1) v = -1;
+    fclose(f);
+  }
+  return v;
+}
+
+// MemTotal + SwapTotal from /proc/meminfo, in bytes.
+size_t ram_plus_swap() {
+  FILE* f = fopen("/proc/meminfo", "r");
+  size_t total = 0;
+  char key[64];
+  unsigned long long kb;
+  while (f != nullptr && fscanf(f, "%63s %llu kB", key, &kb) == 2)
+    if (strcmp(key, "MemTotal:") == 0 || strcmp(key, "SwapTotal:") == 0) total += kb * 1024;
+  if (f != nullptr) fclose(f);
+  return total;
+}
+}  // namespace
+
+// Requests the kernel would refuse to a plain mmap (its overcommit heuristic, or the commit
+// limit under strict accounting) fail as glibc's do: NULL with ENOMEM, bad_alloc for new, and
+// the program goes on allocating. (Before, huge blocks were mapped with MAP_NORESERVE, which
+// skips the heuristic: malloc(200 GiB) succeeded on a 24 GiB machine.)
+TEST(Preload, AllocationsBeyondMemoryFailWithEnomem) {
+  if (overcommit_policy() == 1)
+    GTEST_SKIP() << "vm.overcommit_memory=1: the kernel grants any mapping, to glibc too";
+  const size_t sizes[] = {size_t{4} << 40, size_t{64} << 40, 2 * ram_plus_swap()};
+  for (size_t n : sizes) {
+    SCOPED_TRACE("size " + std::to_string(n >> 30) + " GiB");
+    errno = 0;
+    void* p = malloc(opaque(n));
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    free(p);
+    errno = 0;
+    p = calloc(1, opaque(n));
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    free(p);
+    errno = 0;
+    p = aligned_alloc(4096, opaque(n));
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    free(p);
+    void* small = malloc(opaque(100));
+    ASSERT_NE(small, nullptr);
+    memset(small, 1, 100);
+    errno = 0;
+    void* r = realloc(small, opaque(n));
+    EXPECT_EQ(r, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_EQ(static_cast<unsigned char*>(small)[99], 1) << "realloc lost the old block";
+    free(r != nullptr ? r : small);
+    EXPECT_THROW(::operator delete(::operator new(opaque(n))), std::bad_alloc);
+    EXPECT_EQ(::operator new(opaque(n), std::nothrow), nullptr);
+  }
+  // And the heap goes on working.
+  std::vector<void*> v;
+  for (int i = 0; i < 1000; ++i) {
+    v.push_back(malloc(opaque(16 + i * 64)));
+    ASSERT_NE(v.back(), nullptr);
+    memset(v.back(), i, 16 + i * 64);
+  }
+  void* big = malloc(opaque(size_t{64} << 20));
+  ASSERT_NE(big, nullptr);
+  memset(big, 7, size_t{64} << 20);
+  EXPECT_SLUB_OWNS(big, "malloc(64 MiB) after the failures");
+  free(big);
+  for (void* p : v) free(p);
+}
+
 TEST(Preload, FreeSizedAndLibcAliases) {
   // Not declared by this glibc's headers: looked up in the preloaded library.
   using free_sized_fn = void (*)(void*, size_t);
