@@ -51,13 +51,17 @@ struct kmem_cache;
 int kmem_cache_get_stats(const struct kmem_cache* cache, uint64_t* out);
 
 /* ---- The statistics area: /dev/shm/slub.<pid>, mode 0600, removed at exit. ----
- * The program's flusher thread writes a snapshot of every cache into it once a second and
- * when asked. Readers check `seq`: odd while the snapshot is being written, and the same
- * before and after reading when the copy is consistent. A reader asks for something by
- * writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE); the program
- * answers in result, sets done_seq to cmd_seq and wakes done_seq. */
+ * Made by the program's service thread when the process is a second old (short-lived
+ * processes never make one), as a new file (never an existing name: a file planted at that
+ * name by another user is left alone, and the program runs without an area). Its size is what
+ * has real pages behind it (the header page, then records of whole caches): it grows with the
+ * number of caches, and readers map what the file size covers. The thread writes a snapshot of
+ * every cache into it once a second and when asked. Readers check `seq`: odd while the snapshot is
+ * being written, and the same before and after reading when the copy is consistent. A reader asks
+ * for something by writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE);
+ * the program answers in result, sets done_seq to cmd_seq and wakes done_seq. */
 #define SLUB_SHM_MAGIC 0x31534255424c5355ull /* "USLBUBS1" */
-#define SLUB_SHM_VERSION 2
+#define SLUB_SHM_VERSION 3
 #define SLUB_SHM_MAX_CACHES 1024
 #define SLUB_SHM_MAX_ALIASES 8
 #define SLUB_SHM_MAX_NODES 8
@@ -101,6 +105,9 @@ struct slub_shm_header {
   int32_t result;
   char cmd_arg[48];
   char exe[128];
+  uint32_t nr_caches_total; /* caches in the process; more than nr_caches when the area
+                               could not grow (a full /dev/shm) */
+  uint32_t reserved;
 };
 
 struct slub_shm {

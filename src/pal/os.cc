@@ -237,35 +237,67 @@ long read_file(const char* path, char* buf, size_t size) {
   return n;
 }
 
-void* create_shm(const char* name, size_t size) {
-  int fd = shm_open(name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return nullptr;
-  fchmod(fd, 0600);  // whatever the umask: readable by the same user only
-  void* p = nullptr;
-  if (ftruncate(fd, static_cast<off_t>(size)) == 0) {
-    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) p = nullptr;
+int create_shm(const char* name) {
+  const int saved = errno;
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int rc = fd >= 0 ? fd : -errno;
+  // Readable by the same user only, whatever the umask; the file is new and ours.
+  if (fd >= 0 && fchmod(fd, 0600) != 0) {
+    rc = -errno;
+    close(fd);
+    shm_unlink(name);
   }
-  close(fd);
-  if (p == nullptr) shm_unlink(name);
-  return p;
+  errno = saved;
+  return rc;
+}
+
+int open_shm_readonly(const char* name, struct stat* st) {
+  const int saved = errno;
+  int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  int rc = fd >= 0 ? fd : -errno;
+  if (fd >= 0 && fstat(fd, st) != 0) {
+    rc = -errno;
+    close(fd);
+  }
+  errno = saved;
+  return rc;
+}
+
+bool back_shm(int fd, size_t off, size_t len) {
+  const int saved = errno;
+  bool ok = fallocate(fd, 0, static_cast<off_t>(off), static_cast<off_t>(len)) == 0;
+  if (!ok && errno == EOPNOTSUPP) {
+    // A file system without fallocate: written zeros are real pages too.
+    static const char zeros[4096] = {};
+    ok = true;
+    for (size_t done = 0; ok && done < len;) {
+      const size_t n = len - done < sizeof zeros ? len - done : sizeof zeros;
+      const ssize_t w = pwrite(fd, zeros, n, static_cast<off_t>(off + done));
+      ok = w > 0;
+      if (ok) done += static_cast<size_t>(w);
+    }
+  }
+  errno = saved;
+  return ok;
+}
+
+void* map_shared(int fd, size_t size, bool writable) {
+  void* p = mmap(nullptr, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void close_fd(int fd) {
+  if (fd >= 0) close(fd);
 }
 
 void remove_shm(const char* name) {
+  const int saved = errno;
   shm_unlink(name);
+  errno = saved;
 }
 
-const void* map_shm_readonly(const char* name, size_t size) {
-  int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return nullptr;
-  struct stat st;
-  void* p = nullptr;
-  if (fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= size) {
-    p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) p = nullptr;
-  }
-  close(fd);
-  return p;
+unsigned effective_uid() {
+  return geteuid();
 }
 
 void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms) {

@@ -63,10 +63,20 @@ const char* env_str(const char* name);
 // Reads a small text file into buf (NUL-terminated); returns bytes read or -1.
 long read_file(const char* path, char* buf, size_t size);
 
-// Shared memory for the statistics area: creates /dev/shm/<name> (mode 0600, truncated to
-// `size`) and maps it shared; nullptr on failure. remove_shm unlinks it.
-void* create_shm(const char* name, size_t size);
+// Shared memory for the statistics area (/dev/shm/<name>). create_shm makes a new, empty file
+// (mode 0600, O_EXCL and O_NOFOLLOW: an existing name, a planted file or a link, is never
+// opened) and returns its descriptor, or -errno. open_shm_readonly opens an existing one
+// without following links, fills *st and returns the descriptor or -errno. back_shm gives
+// [off, off+len) real pages (the file grows to cover them), so that stores into a shared
+// mapping of them can never fault: false (ENOSPC, EFBIG, ...) when the file system cannot.
+int create_shm(const char* name);
+int open_shm_readonly(const char* name, struct stat* st);
+bool back_shm(int fd, size_t off, size_t len);
+// Maps `size` bytes of fd shared (writable or read-only); nullptr on failure.
+void* map_shared(int fd, size_t size, bool writable);
+void close_fd(int fd);
 void remove_shm(const char* name);
+unsigned effective_uid();
 // Futexes on memory shared between processes (not FUTEX_PRIVATE). wait returns when *addr is
 // no longer `val`, when woken, or after timeout_ms.
 void futex_wait(uint32_t* addr, uint32_t val, unsigned timeout_ms);
@@ -74,8 +84,6 @@ void futex_wake(uint32_t* addr);
 // A process's start time in clock ticks since boot (/proc/<pid>/stat field 22; pid 0: this
 // process), 0 if unknown: with the pid it names a process even after pids are reused.
 uint64_t process_start_time(int pid = 0);
-// Maps the first `size` bytes of /dev/shm/<name> read-only; nullptr on failure.
-const void* map_shm_readonly(const char* name, size_t size);
 // True when the main thread has ended (pthread_exit: the process shows as a zombie) and at most
 // `service_threads` other threads are left: the program's own threads are all gone.
 bool only_service_threads_left(int service_threads);

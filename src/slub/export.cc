@@ -1,11 +1,17 @@
 // slub/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
-// flusher thread: created when the thread starts, a snapshot of every cache once a second
-// and on request, commands (refresh, validate, shrink) from tools/slabinfo, removed at exit.
-// Nothing here runs on an allocation path: the fast paths only bump their CPU's counters.
+// service thread: created when the process is a second old, a snapshot of every cache once a
+// second and on request, commands (refresh, validate, shrink) from tools/slabinfo, removed at
+// exit. Nothing here runs on an allocation path: the fast paths only bump their CPU's counters.
+//
+// The area can never fault the program: its file is created new (O_EXCL, no links followed),
+// every page of it that is written has been given real pages first (fallocate), and when any
+// step fails the program runs without an area (one line on stderr, if SLUB_EXPORT was asked for
+// explicitly). Another user's file at our name is left alone.
 #include "slub/export.h"
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -26,10 +32,40 @@ namespace slub {
 
 namespace {
 
-// Written by the flusher (export_start), read at exit by another thread (export_close).
+// Written by the service thread (export_start), read at exit by another thread (export_close)
+// and by a fork child (export_forget).
 constinit std::atomic<slub_shm*> g_shm{nullptr};
 constinit char g_shm_name[48] = {};
 constinit int g_shm_pid = 0;
+constinit int g_shm_fd = -1;
+constinit size_t g_map_bytes = 0;   // mapped (the file may be shorter: only backed parts are used)
+constinit size_t g_map_caches = 0;  // cache records the mapping can hold
+constinit size_t g_backed_caches = 0;  // cache records the file has real pages for
+constinit bool g_tried = false;        // export_start ran (made an area or gave up)
+
+constexpr size_t kHeaderBytes = offsetof(slub_shm, caches);
+constexpr size_t kGrowCaches = 16;  // the file grows by this many records (15.5 KiB) at a time
+
+// One line on stderr when the area cannot be made, only if the user asked for it by name.
+void no_area(const char* what, int err) {
+  if (os::env_str("SLUB_EXPORT") == nullptr) return;
+  os::print("slub: no statistics area for tools/slabinfo: %s /dev/shm%s (%s)\n", what, g_shm_name,
+            err != 0 ? strerrordesc_np(err) : "not ours");
+}
+
+// Gives the first `caches` records real pages (in steps of kGrowCaches, at most what is
+// mapped), so that stores into them can never fault. Returns how many of them are backed:
+// fewer when the mapping is smaller or the file system has no room.
+size_t back_records(size_t caches) {
+  if (caches > g_map_caches) caches = g_map_caches;
+  if (caches <= g_backed_caches) return caches;
+  size_t want = align_up(caches, kGrowCaches);
+  if (want > g_map_caches) want = g_map_caches;
+  const size_t from = kHeaderBytes + g_backed_caches * sizeof(slub_shm_cache);
+  const size_t to = kHeaderBytes + want * sizeof(slub_shm_cache);
+  if (os::back_shm(g_shm_fd, from, to - from)) g_backed_caches = want;
+  return caches < g_backed_caches ? caches : g_backed_caches;
+}
 
 void fill_cache(slub_shm_cache* out, KmemCache* s) {
   kmem_cache_info info;
@@ -61,7 +97,27 @@ void fill_cache(slub_shm_cache* out, KmemCache* s) {
   cache_stats(s, out->stats);
 }
 
-// Removes the areas of processes that are gone (killed before they could remove their own).
+// True if the area at `name` (opened read-only as fd, with *st) is one of ours (this user's
+// regular file) that no live process owns: the pid in its name is ours (we make one area per
+// process, and have not made it yet), or is gone, or now belongs to a process that started at
+// another time than the one that made the area. Never true for another user's file.
+bool stale_own_area(int fd, const struct stat& st, int pid) {
+  if (!S_ISREG(st.st_mode) || st.st_uid != os::effective_uid()) return false;
+  if (pid == getpid()) return true;
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  slub_shm_header hdr{};
+  if (static_cast<size_t>(st.st_size) < sizeof hdr) return false;  // being made right now?
+  const void* m = os::map_shared(fd, sizeof hdr, false);
+  if (m == nullptr) return false;
+  memcpy(&hdr, m, sizeof hdr);
+  os::unmap(const_cast<void*>(m), sizeof hdr);
+  if (hdr.magic != SLUB_SHM_MAGIC || hdr.start_time == 0) return false;
+  const uint64_t now = os::process_start_time(pid);
+  return now != 0 && now != hdr.start_time;
+}
+
+// Removes this user's areas of processes that are gone (killed before they could remove their
+// own). Another user's areas are left alone.
 void remove_stale_areas() {
   DIR* d = opendir("/dev/shm");
   if (d == nullptr) return;
@@ -69,22 +125,32 @@ void remove_stale_areas() {
     if (strncmp(e->d_name, "slub.", 5) != 0) continue;
     char* end = nullptr;
     long pid = strtol(e->d_name + 5, &end, 10);
-    if (end == nullptr || *end != '\0' || pid <= 0 || pid == getpid()) continue;
+    if (end == nullptr || *end != '\0' || pid <= 0 || pid > INT32_MAX || pid == getpid()) continue;
     char name[300];
     snprintf(name, sizeof name, "/%s", e->d_name);
-    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) {
-      // Alive, but is it the process that made the area, or a later one with its pid?
-      const auto* hdr =
-          static_cast<const slub_shm_header*>(os::map_shm_readonly(name, sizeof(slub_shm_header)));
-      if (hdr == nullptr) continue;
-      const bool reused = hdr->magic == SLUB_SHM_MAGIC && hdr->start_time != 0 &&
-                          hdr->start_time != os::process_start_time(static_cast<int>(pid));
-      os::unmap(const_cast<slub_shm_header*>(hdr), sizeof(slub_shm_header));
-      if (!reused) continue;
-    }
-    os::remove_shm(name);
+    struct stat st;
+    const int fd = os::open_shm_readonly(name, &st);
+    if (fd < 0) continue;
+    const bool stale = stale_own_area(fd, st, static_cast<int>(pid));
+    os::close_fd(fd);
+    if (stale) os::remove_shm(name);
   }
   closedir(d);
+}
+
+// Creates our area's file: new, or in place of a stale area of ours at the same name (an
+// earlier process of this user that had our pid). The descriptor, or -errno.
+int create_area_file() {
+  int fd = os::create_shm(g_shm_name);
+  if (fd != -EEXIST) return fd;
+  struct stat st;
+  const int old = os::open_shm_readonly(g_shm_name, &st);
+  if (old < 0) return old;
+  const bool stale = stale_own_area(old, st, getpid());
+  os::close_fd(old);
+  if (!stale) return -EEXIST;  // another user's file (planted?), or not a regular file
+  os::remove_shm(g_shm_name);
+  return os::create_shm(g_shm_name);
 }
 
 // fn(s) on the caches named `arg` (every cache if empty), results summed; -1 if none matched.
@@ -107,12 +173,33 @@ int for_caches_named(const char* arg, F fn) {
 }  // namespace
 
 void export_start() {
-  if (g_shm.load(std::memory_order_relaxed) != nullptr || os::env_long("SLUB_EXPORT", 1) == 0)
-    return;
+  if (g_tried || os::env_long("SLUB_EXPORT", 1) == 0) return;
+  g_tried = true;
   remove_stale_areas();
   snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(getpid()));
-  auto* shm = static_cast<slub_shm*>(os::create_shm(g_shm_name, sizeof(slub_shm)));
-  if (shm == nullptr) return;
+  const int fd = create_area_file();
+  if (fd < 0) {
+    no_area(fd == -EEXIST ? "another user's file (or not a regular file) is at" : "cannot create",
+            fd == -EEXIST ? 0 : -fd);
+    return;
+  }
+  // The mapping may be longer than the file; only backed records are ever touched. Under a
+  // tight RLIMIT_AS it holds fewer caches.
+  g_map_bytes = os::reservation_size(align_up(sizeof(slub_shm), kPageSize), size_t{64} << 10, 64);
+  g_map_caches = (g_map_bytes - kHeaderBytes) / sizeof(slub_shm_cache);
+  g_shm_fd = fd;
+  g_backed_caches = 0;
+  auto* shm = static_cast<slub_shm*>(os::map_shared(fd, g_map_bytes, true));
+  const int err = errno;
+  if (shm == nullptr || !os::back_shm(fd, 0, kHeaderBytes) || back_records(kGrowCaches) == 0) {
+    const int e = shm == nullptr ? err : ENOSPC;
+    if (shm != nullptr) os::unmap(shm, g_map_bytes);
+    os::close_fd(fd);
+    g_shm_fd = -1;
+    os::remove_shm(g_shm_name);
+    no_area("no room for", e);
+    return;
+  }
   shm->hdr.version = SLUB_SHM_VERSION;
   shm->hdr.pid = static_cast<int32_t>(getpid());
   shm->hdr.start_time = os::process_start_time();
@@ -120,21 +207,24 @@ void export_start() {
   g_shm_pid = getpid();
   __atomic_store_n(&shm->hdr.magic, SLUB_SHM_MAGIC, __ATOMIC_RELEASE);  // last: readers check it
   g_shm.store(shm, std::memory_order_release);  // g_shm_name and g_shm_pid with it
-  export_publish();
 }
 
 void export_publish() {
+  export_start();  // the first time: make the area
   slub_shm* shm = g_shm.load(std::memory_order_relaxed);
   if (shm == nullptr) return;
   __atomic_fetch_add(&shm->hdr.seq, 1, __ATOMIC_ACQ_REL);  // odd: being written
-  uint32_t n = 0;
+  uint32_t n = 0, total = 0;
   {
     LockGuard g(g_slab_mutex);  // no cache is destroyed while it is copied
-    for (ListHead* h = g_cache_list.next; h != &g_cache_list && n < SLUB_SHM_MAX_CACHES;
-         h = h->next)
+    for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) ++total;
+    // Room for every cache, if the file system gives the pages; else as many as it holds.
+    const size_t room = back_records(total);
+    for (ListHead* h = g_cache_list.next; h != &g_cache_list && n < room; h = h->next)
       fill_cache(&shm->caches[n++], list_entry<KmemCache, &KmemCache::list>(h));
   }
   shm->hdr.nr_caches = n;
+  shm->hdr.nr_caches_total = total;
   shm->hdr.nr_cpus_used = static_cast<uint32_t>(nr_used_cpus());
   shm->hdr.nr_cpus = static_cast<uint32_t>(Topology::nr_cpus());
   shm->hdr.nr_nodes = static_cast<uint32_t>(Topology::nr_nodes());
@@ -194,9 +284,13 @@ void export_close() {
 }
 
 void export_forget() {
-  // fork child: the mapping is the parent's; drop it without touching the file.
-  if (slub_shm* shm = g_shm.load(std::memory_order_relaxed)) os::unmap(shm, sizeof(slub_shm));
+  // fork child: the mapping and the descriptor are the parent's; drop them without touching
+  // the file. The child makes its own area when its service thread has run a second.
+  if (slub_shm* shm = g_shm.load(std::memory_order_relaxed)) os::unmap(shm, g_map_bytes);
   g_shm.store(nullptr, std::memory_order_relaxed);
+  os::close_fd(g_shm_fd);
+  g_shm_fd = -1;
+  g_tried = false;
 }
 
 // At exit (including exit() from a signal handler of the program): the area goes away.

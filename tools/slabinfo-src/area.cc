@@ -82,77 +82,141 @@ bool pid_alive(pid_t pid) {
   return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-Area::~Area() {
-  if (map_ != nullptr) munmap(map_, size_);
-  if (fd_ >= 0) close(fd_);
+bool process_uid(pid_t pid, uid_t& uid) {
+  struct stat st;
+  if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) return false;
+  uid = st.st_uid;  // the process's effective uid (for the dumpable processes that export)
+  return true;
 }
 
-bool Area::open(pid_t pid, bool writable, std::string& error) {
-  pid_ = pid;
-  const std::string path = area_path(pid);
-  fd_ = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  if (fd_ < 0 && writable && (errno == EACCES || errno == EROFS)) {
-    writable = false;
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
+std::string owner_problem(const struct stat& st, pid_t pid) {
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  uid_t uid;
+  if (process_uid(pid, uid) && uid != st.st_uid)
+    return "owned by uid " + std::to_string(st.st_uid) + ", but process " + std::to_string(pid) +
+           " runs as uid " + std::to_string(uid) + ": not its area (planted by another user?)";
+  return "";
+}
+
+namespace {
+// Seconds since `pid` started (from /proc/uptime and its start time), or -1.
+double process_age_s(pid_t pid) {
+  const uint64_t start = proc_start_time(pid);
+  std::ifstream in("/proc/uptime");
+  double up = 0;
+  if (start == 0 || !(in >> up)) return -1;
+  return up - static_cast<double>(start) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Whether `pid` has libslub.so mapped (it runs with the allocator, preloaded or linked).
+bool maps_libslub(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find("/libslub.so") != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
+Area::~Area() {
+  close_area();
+}
+
+void Area::close_area() {
+  if (map_ != nullptr) munmap(map_, size_);
+  if (fd_ >= 0) ::close(fd_);
+  map_ = nullptr;
+  fd_ = -1;
+  size_ = 0;
+  writable_ = false;
+}
+
+// One attempt: kOpened, kRetry (not there yet, or not filled yet: the program makes its area
+// when it is a second old, and may be replacing a stale one of ours at its pid), or kFailed.
+Area::Attempt Area::try_open(bool writable, std::string& error) {
+  close_area();
+  const std::string path = area_path(pid_);
+  fd_ = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd_ < 0) {
-    if (errno == ENOENT)
-      error = pid_alive(pid) ? "process " + std::to_string(pid) + " has no statistics area (" +
-                                   path + "): is it running with libslub.so preloaded?"
-                             : "no such process: " + std::to_string(pid);
-    else
-      error = path + ": " + errno_str(errno);
-    return false;
+    const int e = errno;
+    if (e != ENOENT) {
+      error = path + ": " + errno_str(e);
+      return kFailed;
+    }
+    error = pid_alive(pid_) ? "process " + std::to_string(pid_) + " has no statistics area (" +
+                                  path + "): is it running with libslub.so preloaded?"
+                            : "no such process: " + std::to_string(pid_);
+    // Young and running with slub: its area is still to come.
+    const double age = process_age_s(pid_);
+    return age >= 0 && age < kAreaDelayS + 1.5 && maps_libslub(pid_) ? kRetry : kFailed;
   }
-  writable_ = writable;
-  // A program that just started may not have sized and filled its area yet: wait a little.
-  const double deadline = monotonic_now_s() + 2.0;
-  for (;;) {
-    struct stat st;
-    if (fstat(fd_, &st) != 0) {
-      error = path + ": " + errno_str(errno);
-      return false;
-    }
-    if (static_cast<size_t>(st.st_size) >= sizeof(slub_shm_header)) {
-      size_ = static_cast<size_t>(st.st_size);
-      break;
-    }
-    if (monotonic_now_s() > deadline || !pid_alive(pid)) {
-      error = path + ": too small for a statistics area (" + std::to_string(st.st_size) + " bytes)";
-      return false;
-    }
-    usleep(20000);
+  // The owner first: an area is read only if it belongs to the user the process runs as, and
+  // written (commands) only if it is also ours.
+  struct stat st;
+  if (fstat(fd_, &st) != 0) {
+    error = path + ": " + errno_str(errno);
+    return kFailed;
   }
+  if (const std::string why = owner_problem(st, pid_); !why.empty()) {
+    error = path + ": " + why + "; not read";
+    return kFailed;
+  }
+  if (writable && st.st_uid == geteuid()) {
+    const int rw = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st2;
+    if (rw >= 0 && fstat(rw, &st2) == 0 && st2.st_ino == st.st_ino && st2.st_dev == st.st_dev) {
+      ::close(fd_);
+      fd_ = rw;
+      writable_ = true;
+    } else if (rw >= 0) {
+      ::close(rw);
+    }
+  }
+  if (static_cast<size_t>(st.st_size) < sizeof(slub_shm_header)) {
+    error = path + ": too small for a statistics area (" + std::to_string(st.st_size) + " bytes)";
+    return kRetry;
+  }
+  size_ = static_cast<size_t>(st.st_size);
   map_ = mmap(nullptr, size_, PROT_READ | (writable_ ? PROT_WRITE : 0), MAP_SHARED, fd_, 0);
   if (map_ == MAP_FAILED) {
     map_ = nullptr;
     error = path + ": mmap: " + errno_str(errno);
-    return false;
+    return kFailed;
   }
   max_caches_ = size_ <= offsetof(slub_shm, caches)
                     ? 0
                     : std::min<size_t>(SLUB_SHM_MAX_CACHES, (size_ - offsetof(slub_shm, caches)) /
                                                                 sizeof(slub_shm_cache));
-  for (;;) {
-    const uint64_t magic = load(shm()->hdr.magic);
-    if (magic == SLUB_SHM_MAGIC) break;
-    if (magic != 0) {
-      error = path + ": not a slub statistics area (bad magic)";
-      return false;
-    }
-    if (monotonic_now_s() > deadline || !pid_alive(pid)) {
-      error = path + ": the area was never initialised";
-      return false;
-    }
-    usleep(20000);
+  const uint64_t magic = load(shm()->hdr.magic);
+  if (magic == 0) {
+    error = path + ": the area was never initialised";
+    return kRetry;
+  }
+  if (magic != SLUB_SHM_MAGIC) {
+    error = path + ": not a slub statistics area (bad magic)";
+    return kFailed;
   }
   const uint32_t version = load(shm()->hdr.version);
   if (version != SLUB_SHM_VERSION) {
     error = path + ": statistics area version " + std::to_string(version) +
             ", this slabinfo reads version " + std::to_string(SLUB_SHM_VERSION);
-    return false;
+    return kFailed;
   }
-  return true;
+  return kOpened;
+}
+
+bool Area::open(pid_t pid, bool writable, std::string& error) {
+  pid_ = pid;
+  const double deadline = monotonic_now_s() + 2.0 + kAreaDelayS;
+  for (;;) {
+    const Attempt a = try_open(writable, error);
+    if (a == kOpened) return true;
+    if (a == kFailed || monotonic_now_s() > deadline || !pid_alive(pid)) {
+      close_area();
+      return false;
+    }
+    usleep(50000);
+  }
 }
 
 bool Area::snapshot(Snapshot& out, std::string& error, double timeout_s) const {
@@ -186,7 +250,7 @@ bool Area::snapshot(Snapshot& out, std::string& error, double timeout_s) const {
 bool Area::command(uint32_t cmd, const std::string& arg, double timeout_s, int32_t& result,
                    std::string& error) {
   if (!writable_) {
-    error = "the area is read-only for this user: commands cannot be sent";
+    error = "the area is not this user's (or read-only): commands cannot be sent";
     return false;
   }
   slub_shm_header& h = shm()->hdr;
@@ -248,7 +312,7 @@ std::vector<AreaInfo> scan_areas() {
       a.stale = true;
       a.stale_reason = "process " + std::to_string(a.pid) + " no longer exists";
     }
-    const int fd = ::open(a.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(a.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       a.error = errno_str(errno);
       continue;
@@ -256,7 +320,19 @@ std::vector<AreaInfo> scan_areas() {
     struct stat st;
     slub_shm_header hdr{};
     bool have_header = false;
-    if (fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) >= sizeof hdr) {
+    if (fstat(fd, &st) != 0) {
+      a.error = errno_str(errno);
+      close(fd);
+      continue;
+    }
+    a.uid = st.st_uid;
+    if (const std::string why = owner_problem(st, a.pid); !why.empty()) {
+      a.error = why;  // not read
+      a.stale = false;
+      close(fd);
+      continue;
+    }
+    if (static_cast<size_t>(st.st_size) >= sizeof hdr) {
       void* m = mmap(nullptr, sizeof hdr, PROT_READ, MAP_SHARED, fd, 0);
       if (m != MAP_FAILED) {
         // Header fields only: no need for the seqlock, each is read once.

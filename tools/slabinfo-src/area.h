@@ -4,6 +4,7 @@
 #define SLABINFO_AREA_H
 
 #include <slub/stats.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -33,6 +34,14 @@ std::string field_str(const char (&s)[N]) {
 // Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unreadable.
 uint64_t proc_start_time(pid_t pid);
 bool pid_alive(pid_t pid);
+// The uid a live process runs as (the owner of /proc/<pid>); false if it is gone.
+bool process_uid(pid_t pid, uid_t& uid);
+// Why the file `st` cannot be the statistics area of `pid` (not a regular file, or owned by
+// another user than the process runs as), or "" when it can be.
+std::string owner_problem(const struct stat& st, pid_t pid);
+
+// A program makes its area when it is this many seconds old (slub/export.cc).
+inline constexpr double kAreaDelayS = 1.0;
 
 class Area {
  public:
@@ -41,8 +50,10 @@ class Area {
   Area(const Area&) = delete;
   Area& operator=(const Area&) = delete;
 
-  // Maps the area of `pid`; with `writable` it is opened read-write (commands), falling back
-  // to read-only when that is refused. False with `error` set when there is no usable area.
+  // Maps the area of `pid`; with `writable` it is opened read-write (commands) if it is ours,
+  // else read-only. Only an area owned by the user the process runs as is read. Waits up to
+  // a few seconds for a young process (areas are made when a program is a second old). False
+  // with `error` set when there is no usable area.
   bool open(pid_t pid, bool writable, std::string& error);
   bool writable() const { return writable_; }
   pid_t pid() const { return pid_; }
@@ -63,6 +74,9 @@ class Area {
   bool writable_ = false;
   pid_t pid_ = 0;
   slub_shm* shm() const { return static_cast<slub_shm*>(map_); }
+  enum Attempt { kOpened, kRetry, kFailed };
+  Attempt try_open(bool writable, std::string& error);
+  void close_area();
 };
 
 // One file of the area directory, as found by scan_areas().
@@ -72,6 +86,7 @@ struct AreaInfo {
   bool valid = false;  // magic and version right
   bool stale = false;  // the process is gone, or its pid now belongs to another process
   std::string stale_reason;
+  uid_t uid = 0;      // the file's owner
   std::string error;  // could not be read (permissions, not initialised yet, ...)
   std::string exe;
   uint32_t nr_caches = 0;

@@ -717,6 +717,7 @@ int list_processes() {
       live.push_back(&a);
       continue;
     }
+    if (a.uid != geteuid()) continue;  // another user's stale area is theirs to remove
     if (unlink(a.path.c_str()) != 0 && errno != ENOENT) {
       warn("cannot remove stale area %s (%s): %s", a.path.c_str(), a.stale_reason.c_str(),
            std::strerror(errno));
