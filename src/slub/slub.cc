@@ -1413,6 +1413,7 @@ void fork_child() {
   rcu::after_fork_child();
   export_forget();  // the parent's area; the child makes its own when its flusher starts
   g_flusher_started.store(false);  // the flusher thread did not survive fork
+  g_init_ns = os::now_ns();  // the child's first second starts now: a short child makes no area
 }
 
 }  // namespace slub

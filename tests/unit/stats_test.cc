@@ -5,6 +5,7 @@
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -112,4 +113,36 @@ TEST(Stats, TheAreaShowsTheCachesAndAnswersCommands) {
   EXPECT_EQ(rec->objects, 0u);
   munmap(shm, sizeof(slub_shm));
   EXPECT_EQ(kmem_cache_destroy(c), 0);
+}
+
+// The area is made when the process is a second old, and a fork child's second starts at the
+// fork: a child that allocates (its service thread starts) has no area in its first second,
+// then makes its own. (Before, a child forked from a process older than a second made its
+// area at its first slow path, paying for it even when it lived a few milliseconds.)
+TEST(Stats, AForkChildMakesItsAreaAfterItsFirstSecond) {
+  kmem_cache* parent = kmem_cache_create("stats-fork-parent", 96, 0, SLAB_NO_MERGE, nullptr);
+  void* q = kmem_cache_alloc(parent);                            // the allocator is running here
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // and is > 1 s old
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    kmem_cache* c = kmem_cache_create("stats-fork-child", 96, 0, SLAB_NO_MERGE, nullptr);
+    void* p = kmem_cache_alloc(c);  // a slow path: the child's service thread starts
+    const std::string name = "/dev/shm/slub." + std::to_string(getpid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (access(name.c_str(), F_OK) == 0) _exit(2);  // made in the child's first second
+    for (int i = 0; i < 500 && access(name.c_str(), F_OK) != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const bool made = access(name.c_str(), F_OK) == 0;
+    kmem_cache_free(c, p);
+    _exit(made ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 2) << "the child made its area in its first second";
+  EXPECT_NE(WEXITSTATUS(status), 3) << "the child never made its own area";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  kmem_cache_free(parent, q);
+  EXPECT_EQ(kmem_cache_destroy(parent), 0);
 }

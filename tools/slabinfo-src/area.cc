@@ -328,7 +328,6 @@ std::vector<AreaInfo> scan_areas() {
     a.uid = st.st_uid;
     if (const std::string why = owner_problem(st, a.pid); !why.empty()) {
       a.error = why;  // not read
-      a.stale = false;
       close(fd);
       continue;
     }
