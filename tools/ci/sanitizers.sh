@@ -32,7 +32,8 @@ EXCLUDE='preload|integration'  # ctest names; nothing of the kind is built anywa
 #     threads (its own flusher, the test's thread): TSan does not support that and kills the
 #     child ("starting new threads after multi-threaded fork is not supported"). The second
 #     also sets RLIMIT_AS, which TSan's shadow reservations do not fit under.
-TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers'
+#   Stats.AForkChildMakesItsAreaAfterItsFirstSecond: the same (the child starts its flusher).
+TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers:Stats.AForkChildMakesItsAreaAfterItsFirstSecond'
 # ctest entries left out under TSan only, for time (the stage must stay within ~6 minutes on a
 # 2-core machine):
 #   func.debug_fzpu.malloc_api_test: the malloc API tests again with every debug check; they
