@@ -1,7 +1,9 @@
 // harness: the 4096-CPU harness. Mimics a machine with thousands of CPUs and many NUMA nodes
 // on a small one (virtual CPUs and nodes: slub_set_topology, one thread bound to each virtual
-// CPU with slub_bind_vcpu) and runs SLUB and the SLAB clone (SLAB_QUEUED) side by side on the
-// same workloads. docs/HARNESS.md reports it; `tools/slub harness [args]` runs it.
+// CPU with slub_bind_vcpu) and runs three generations side by side on the same workloads: the
+// SLAB clone (SLAB_QUEUED, "slab"), SLUB's classic per-CPU slab (sheaf capacity 0,
+// "slub-classic") and SLUB with sheaves and barns (the default, "slub"). docs/HARNESS.md
+// reports it; `tools/slub harness [args]` runs it.
 //
 // Every (allocator, workload, CPUs, nodes) run is a forked child: the topology is process-wide
 // and must be declared before caches exist, and each run's memory figures (peak RSS, slabs,
@@ -60,7 +62,7 @@ namespace {
 struct Options {
   int cpus = 64;
   int nodes = 4;
-  std::string allocator = "both";
+  std::string allocator = "all";
   std::string workload = "all";
   int caches = 64;
   bool caches_given = false;
@@ -77,7 +79,7 @@ struct Options {
 };
 
 const char* kUsage =
-    "usage: harness [--cpus N] [--nodes M] [--allocator slub|slab|both]\n"
+    "usage: harness [--cpus N] [--nodes M] [--allocator slub|slub-classic|slab|both|all]\n"
     "               [--workload churn|prodcons|burst|caches|idle|all] [--caches K] [--ops N]\n"
     "               [--seed S] [--csv FILE] [--json FILE] [--plot DIR] [--sweep]\n"
     "               [--budget-gib G] [--idle-secs S] [--sizes CSV] [--check]\n"
@@ -119,8 +121,9 @@ Options parse(int argc, char** argv) {
       o.nodes = int(to_long("--nodes", val(), 1, SLUB_MAX_NODES));
     } else if (a == "--allocator") {
       o.allocator = val();
-      if (o.allocator != "slub" && o.allocator != "slab" && o.allocator != "both")
-        usage_error("--allocator is slub, slab or both");
+      if (o.allocator != "slub" && o.allocator != "slab" && o.allocator != "slub-classic" &&
+          o.allocator != "both" && o.allocator != "all")
+        usage_error("--allocator is slub, slub-classic, slab, both (slub and slab) or all");
     } else if (a == "--workload") {
       o.workload = val();
       bool ok = o.workload == "all";
@@ -291,15 +294,22 @@ struct Result {
   double cpu_bytes, shared_bytes, alien_bytes, node_bytes, mgmt_bytes;
   double formula_bytes;    // SLAB: the formula for the caches made (cpu + shared + alien)
   double ext_queue_bytes;  // queue bytes (cpu + shared + alien + node) for caches_req caches
-  double parked_cpu, parked_shared, parked_alien, parked_bytes, free_slab_objs;
+  double parked_cpu, parked_shared, parked_alien, parked_node, parked_bytes, free_slab_objs;
   double slab_bytes, partial_slabs, rss_bytes, bg_ns;
   int nsamples;
   double t_half, t_tenth;  // seconds until A's parked objects fell to 1/2 and 1/10; -1: never
   double st[kMaxSamples], sparked[kMaxSamples], sbytes[kMaxSamples], sfree[kMaxSamples];
 };
 
+// The three generations: the SLAB clone, SLUB's classic per-CPU slab, SLUB with sheaves.
+enum class Kind { kSlab, kClassic, kSheaves };
+const char* kind_name(Kind k) {
+  return k == Kind::kSlab ? "slab" : k == Kind::kClassic ? "slub-classic" : "slub";
+}
+
 struct Config {
-  bool slab;
+  Kind kind;
+  bool slab;  // kind == kSlab
   std::string workload;
   int cpus, nodes, caches;
   long ops;
@@ -492,7 +502,11 @@ struct Child {
   kmem_cache* make(size_t size, int i) {
     char name[48];
     snprintf(name, sizeof name, "harness-%d-%zu", i, size);
-    return kmem_cache_create(name, size, 0, SLAB_NO_MERGE | (cfg.slab ? SLAB_QUEUED : 0), nullptr);
+    if (cfg.kind == Kind::kSlab)
+      return kmem_cache_create(name, size, 0, SLAB_NO_MERGE | SLAB_QUEUED, nullptr);
+    kmem_cache_args a{};
+    a.use_sheaf_capacity = cfg.kind == Kind::kClassic;  // capacity 0: the classic design
+    return kmem_cache_create_args(name, size, &a, SLAB_NO_MERGE);
   }
 
   // Creates the caches of the run; for `caches` as many of the K sizes as the budget allows.
@@ -530,10 +544,12 @@ struct Child {
           if (r.caches_failed++ == 0) r.failed_size = double(size);
           continue;
         }
-        if (!cfg.slab) {  // a CPU slot and one CPU slab per CPU
+        if (!cfg.slab) {  // a CPU slot and one CPU slab per CPU, and two sheaves' objects
           kmem_cache_info info{};
           kmem_cache_get_info(c, &info);
-          cost = double(cfg.cpus) * (256.0 + double(4096ul << info.order)) + 64.0 * cfg.nodes;
+          const double sheaves = 2.0 * kmem_cache_sheaf_capacity(c) * double(info.slot_size);
+          cost = double(cfg.cpus) * (512.0 + double(4096ul << info.order) + sheaves) +
+                 64.0 * cfg.nodes;
           if (!caches.empty() && used + cost > cfg.budget) {
             kmem_cache_destroy(c);
             break;
@@ -602,7 +618,7 @@ struct Child {
       workers.back()->lat.reserve(size_t(ops / 64 + 64));
     }
     char label[96];
-    snprintf(label, sizeof label, "%s %s %d CPUs %d nodes", cfg.slab ? "slab" : "slub",
+    snprintf(label, sizeof label, "%s %s %d CPUs %d nodes", kind_name(cfg.kind),
              cfg.workload.c_str(), cpus, cfg.nodes);
     Progress prog{label};
     const std::string& wl = cfg.workload;
@@ -717,7 +733,7 @@ struct Child {
     kmem_cache_queue_info q{};
     kmem_cache_get_queue_info(A, &q);
     *on_lists = double(q.free_slab_objects);
-    return double(q.parked_cpu + q.parked_shared + q.parked_alien);
+    return double(q.parked_cpu + q.parked_shared + q.parked_alien + q.parked_node);
   }
 
   void sample_idle(kmem_cache* A) {
@@ -784,8 +800,9 @@ struct Child {
       r.parked_cpu += double(q.parked_cpu);
       r.parked_shared += double(q.parked_shared);
       r.parked_alien += double(q.parked_alien);
-      r.parked_bytes +=
-          double(q.parked_cpu + q.parked_shared + q.parked_alien) * double(info.slot_size);
+      r.parked_node += double(q.parked_node);
+      r.parked_bytes += double(q.parked_cpu + q.parked_shared + q.parked_alien + q.parked_node) *
+                        double(info.slot_size);
       r.free_slab_objs += double(q.free_slab_objects);
       r.slab_bytes += double(info.nr_slabs) * double(4096ul << info.order);
       r.partial_slabs += double(info.nr_partial);
@@ -795,7 +812,7 @@ struct Child {
         r.formula_bytes += f.sum();
         check_slab(info, q, f);
       } else {
-        check_slub(info, q);
+        check_slub(caches[i], info, q);
       }
     }
     if (!cfg.slab) r.bg_ns = thread_cpu_ns("slub-flusher");
@@ -845,16 +862,31 @@ struct Child {
       fail("%s: %zu objects in alien caches > their capacity", name, q.parked_alien);
   }
 
-  void check_slub(const kmem_cache_info& info, const kmem_cache_queue_info& q) {
+  void check_slub(kmem_cache* c, const kmem_cache_info& info, const kmem_cache_queue_info& q) {
     if (q.allocator != 0)
       fail("%s: queue info says allocator %d, not SLUB", info.name, q.allocator);
-    // Every virtual CPU ran, and each holds one 256-byte slot of every cache.
-    if (q.cpu_bytes != size_t(cfg.cpus) * 256)
-      fail("%s: cpu_bytes %zu, expected %d CPUs x 256", info.name, q.cpu_bytes, cfg.cpus);
+    const unsigned cap = kmem_cache_sheaf_capacity(c);
+    if ((cap == 0) != (cfg.kind == Kind::kClassic))
+      fail("%s: sheaf capacity %u in the %s run", info.name, cap, kind_name(cfg.kind));
     if (q.shared_bytes || q.alien_bytes || q.parked_shared || q.parked_alien)
       fail("%s: SLUB reports shared or alien queues", info.name);
-    if (q.node_bytes % size_t(cfg.nodes) != 0)
-      fail("%s: node_bytes %zu not a multiple of %d", info.name, q.node_bytes, cfg.nodes);
+    if (cap == 0) {
+      // Every virtual CPU ran, and each holds one slot of every cache, the same size.
+      if (q.cpu_bytes % size_t(cfg.cpus) != 0 || q.cpu_bytes == 0)
+        fail("%s: cpu_bytes %zu is not %d CPUs x one slot", info.name, q.cpu_bytes, cfg.cpus);
+      if (q.node_bytes % size_t(cfg.nodes) != 0)
+        fail("%s: node_bytes %zu not a multiple of %d", info.name, q.node_bytes, cfg.nodes);
+      if (q.parked_node != 0) fail("%s: a barn in the classic mode", info.name);
+      return;
+    }
+    // Sheaves: a CPU holds at most its two sheaves and one CPU slab; a node's barn at most
+    // kBarnMaxFull full sheaves.
+    const size_t per_cpu = 2 * size_t(cap) + info.objs_per_slab;
+    if (q.parked_cpu > size_t(cfg.cpus) * per_cpu)
+      fail("%s: %zu objects parked per CPU > %d CPUs x (2 sheaves of %u + a slab)", info.name,
+           q.parked_cpu, cfg.cpus, cap);
+    if (q.parked_node > size_t(cfg.nodes) * 10 * cap)
+      fail("%s: %zu objects in barns > %d nodes x 10 sheaves", info.name, q.parked_node, cfg.nodes);
   }
 
   // Every object was freed: after a shrink no cache may hold an active object, and every cache
@@ -984,6 +1016,7 @@ const Metric kMetrics[] = {
     {"objects parked in shared", "parked_shared", 0,
      [](const Result& r) { return r.parked_shared; }},
     {"objects parked in alien", "parked_alien", 0, [](const Result& r) { return r.parked_alien; }},
+    {"objects parked in barns", "parked_node", 0, [](const Result& r) { return r.parked_node; }},
     {"parked bytes", "parked_bytes", 1, [](const Result& r) { return r.parked_bytes; }},
     {"objects in free slabs", "free_slab_objs", 0,
      [](const Result& r) { return r.free_slab_objs; }},
@@ -1015,38 +1048,49 @@ bool metric_applies(const Metric& m, const std::string& workload) {
   return true;
 }
 
+// The runs of one (workload, CPUs, nodes), in the order slab, slub-classic, slub.
+std::vector<const Run*> runs_of(const std::vector<Run>& runs, const std::string& workload, int cpus,
+                                int nodes) {
+  std::vector<const Run*> out;
+  for (const char* a : {"slab", "slub-classic", "slub"})
+    for (const Run& x : runs)
+      if (x.allocator == a && x.workload == workload && x.cpus == cpus && x.nodes == nodes)
+        out.push_back(&x);
+  return out;
+}
+
 void print_table(const std::vector<Run>& runs, const std::string& workload, int cpus, int nodes) {
-  const Run* slub = nullptr;
-  const Run* slab = nullptr;
-  for (const Run& x : runs)
-    if (x.workload == workload && x.cpus == cpus && x.nodes == nodes)
-      (x.allocator == "slub" ? slub : slab) = &x;
-  if (slub == nullptr && slab == nullptr) return;
-  const Result& any = (slub ? slub : slab)->r;
+  const std::vector<const Run*> cols = runs_of(runs, workload, cpus, nodes);
+  if (cols.empty()) return;
+  const Run* slub = cols.back()->allocator == "slub" ? cols.back() : nullptr;  // ratios to it
+  const Result& any = cols[0]->r;
   printf("\n### %s: %d CPUs, %d nodes", workload.c_str(), cpus, nodes);
   if (workload == "caches")
     printf(", %d caches asked (object sizes from the CSV)", any.caches_req);
   else
     printf(", %d cache%s of 256-byte objects", any.caches_req, any.caches_req > 1 ? "s" : "");
-  printf("\n\n| metric |%s%s%s\n|---|%s%s%s\n", slub ? " slub |" : "", slab ? " slab |" : "",
-         slub && slab ? " slab/slub |" : "", slub ? "---:|" : "", slab ? "---:|" : "",
-         slub && slab ? "---:|" : "");
+  printf("\n\n| metric |");
+  for (const Run* x : cols) printf(" %s |", x->allocator.c_str());
+  for (const Run* x : cols)
+    if (slub && x != slub) printf(" %s/slub |", x->allocator.c_str());
+  printf("\n|---|");
+  for (const Run* x : cols) printf("---:|%s", slub && x != slub ? "---:|" : "");
+  printf("\n");
   for (const Metric& m : kMetrics) {
     if (!metric_applies(m, workload)) continue;
     printf("| %s |", m.name);
-    if (slub) printf(" %s |", slub->r.ok ? cell(m, slub->r).c_str() : "failed");
-    if (slab) printf(" %s |", slab->r.ok ? cell(m, slab->r).c_str() : "failed");
-    if (slub && slab) {
-      const double a = m.get(slub->r), b = m.get(slab->r);
-      if (a > 0 && b >= 0 && slub->r.ok && slab->r.ok)
+    for (const Run* x : cols) printf(" %s |", x->r.ok ? cell(m, x->r).c_str() : "failed");
+    for (const Run* x : cols) {
+      if (!slub || x == slub) continue;
+      const double a = m.get(slub->r), b = m.get(x->r);
+      if (a > 0 && b >= 0 && slub->r.ok && x->r.ok)
         printf(" %s |", fmt_num(b / a).c_str());
       else
         printf(" - |");
     }
     printf("\n");
   }
-  for (const Run* x : {slub, slab}) {
-    if (x == nullptr) continue;
+  for (const Run* x : cols) {
     const Result& r = x->r;
     if (!r.ok) printf("\n%s FAILED: %s\n", x->allocator.c_str(), r.msg);
     if (r.ok && r.check)
@@ -1063,22 +1107,29 @@ void print_table(const std::vector<Run>& runs, const std::string& workload, int 
           x->allocator == "slab" ? "the formula for each cache not measured"
                                  : "the measured mean per cache x caches asked");
     }
-    if (r.ok && workload == "caches" && slub && slab && x == slab &&
-        slub->r.caches_made != slab->r.caches_made)
-      printf("\nThe two columns measured different numbers of caches: compare the last row.\n");
     if (r.ok && workload == "prodcons")
       printf("\n%s: %d of %d producer/consumer pairs cross nodes\n", x->allocator.c_str(),
              r.cross_pairs, cpus);
   }
-  if (workload == "idle" && (slub || slab)) {
-    printf(
-        "\nstranded on the idle CPUs (cache A) after they stopped:\n\n| t (s) |%s%s\n|---:|%s%s\n",
-        slub ? " slub |" : "", slab ? " slab |" : "", slub ? "---:|" : "", slab ? "---:|" : "");
-    const int n = std::max(slub ? slub->r.nsamples : 0, slab ? slab->r.nsamples : 0);
+  if (workload == "caches") {
+    for (const Run* x : cols)
+      if (x->r.ok && x->r.caches_made != cols[0]->r.caches_made) {
+        printf("\nThe columns measured different numbers of caches: compare the last row.\n");
+        break;
+      }
+  }
+  if (workload == "idle") {
+    printf("\nstranded on the idle CPUs (cache A) after they stopped:\n\n| t (s) |");
+    for (const Run* x : cols) printf(" %s |", x->allocator.c_str());
+    printf("\n|---:|");
+    for (size_t i = 0; i < cols.size(); ++i) printf("---:|");
+    printf("\n");
+    int n = 0;
+    for (const Run* x : cols) n = std::max(n, x->r.nsamples);
     for (int i = 0; i < n; ++i) {
       printf("| %.1f |", 0.5 * i);
-      for (const Run* x : {slub, slab})
-        if (x) printf(" %s |", i < x->r.nsamples ? fmt_bytes(x->r.sbytes[i]).c_str() : "");
+      for (const Run* x : cols)
+        printf(" %s |", i < x->r.nsamples ? fmt_bytes(x->r.sbytes[i]).c_str() : "");
       printf("\n");
     }
   }
@@ -1251,12 +1302,16 @@ Config base_config(const Options& o, const std::vector<size_t>& sizes) {
 }
 
 std::vector<std::string> allocators(const Options& o) {
-  if (o.allocator == "both") return {"slub", "slab"};
+  if (o.allocator == "both") return {"slab", "slub"};
+  if (o.allocator == "all") return {"slab", "slub-classic", "slub"};
   return {o.allocator};
 }
 
 Run run_one(Config c, const std::string& alloc, const std::string& workload) {
-  c.slab = alloc == "slab";
+  c.kind = alloc == "slab"           ? Kind::kSlab
+           : alloc == "slub-classic" ? Kind::kClassic
+                                     : Kind::kSheaves;
+  c.slab = c.kind == Kind::kSlab;
   c.workload = workload;
   const uint64_t t0 = now_ns();
   Run x{alloc, workload, c.cpus, c.nodes, run_child(c)};
@@ -1350,30 +1405,49 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
         return &x.r;
     return nullptr;
   };
-  const bool slab = o.allocator != "slub", slub = o.allocator != "slab";
+  const std::vector<std::string> kinds = allocators(o);
+  auto has = [&](const char* a) { return std::find(kinds.begin(), kinds.end(), a) != kinds.end(); };
+  auto ext = [](const Result* r) {
+    if (!r) return std::string("-");
+    std::string s = fmt_bytes(r->ext_queue_bytes);
+    return r->caches_made < r->caches_req ? s + " (extrapolated)" : s + " (measured)";
+  };
+  auto made = [](const Result* r) {
+    return r ? std::to_string(r->caches_made) + "/" + std::to_string(r->caches_req)
+             : std::string("-");
+  };
+  auto bytes = [](const Result* r, double v) { return r ? fmt_bytes(v) : std::string("-"); };
+  auto num = [](const Result* r, double v) { return r ? fmt_num(v) : std::string("-"); };
   printf("\n## Queue memory for %d caches (caches workload)\n\n", base.caches);
   printf(
       "| CPUs | nodes | SLAB caches measured | SLAB measured cpu+shared+alien | SLAB formula, "
-      "same caches | SLAB queue bytes, %d caches | SLUB caches measured | SLUB queue bytes, "
-      "%d caches | SLAB slab memory | SLUB slab memory | SLAB peak RSS | SLUB peak RSS |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-      base.caches, base.caches);
+      "same caches | SLAB queue bytes, %d caches | SLUB-classic queue bytes, %d caches | SLUB "
+      "(sheaves) queue bytes, %d caches | SLUB objects in sheaves + barns |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      base.caches, base.caches, base.caches);
   for (const Point& p : points) {
-    const Result* a = slab ? find("slab", "caches", p.cpus, p.nodes) : nullptr;
-    const Result* b = slub ? find("slub", "caches", p.cpus, p.nodes) : nullptr;
-    auto ext = [](const Result* r) {
-      if (!r) return std::string("-");
-      std::string s = fmt_bytes(r->ext_queue_bytes);
-      return r->caches_made < r->caches_req ? s + " (extrapolated)" : s + " (measured)";
-    };
-    printf("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes,
-           a ? (std::to_string(a->caches_made) + "/" + std::to_string(a->caches_req)).c_str() : "-",
-           a ? fmt_bytes(a->cpu_bytes + a->shared_bytes + a->alien_bytes).c_str() : "-",
-           a ? fmt_bytes(a->formula_bytes).c_str() : "-", ext(a).c_str(),
-           b ? (std::to_string(b->caches_made) + "/" + std::to_string(b->caches_req)).c_str() : "-",
-           ext(b).c_str(), a ? fmt_bytes(a->slab_bytes).c_str() : "-",
-           b ? fmt_bytes(b->slab_bytes).c_str() : "-", a ? fmt_bytes(a->rss_bytes).c_str() : "-",
-           b ? fmt_bytes(b->rss_bytes).c_str() : "-");
+    const Result* a = has("slab") ? find("slab", "caches", p.cpus, p.nodes) : nullptr;
+    const Result* k =
+        has("slub-classic") ? find("slub-classic", "caches", p.cpus, p.nodes) : nullptr;
+    const Result* b = has("slub") ? find("slub", "caches", p.cpus, p.nodes) : nullptr;
+    printf("| %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes, made(a).c_str(),
+           bytes(a, a ? a->cpu_bytes + a->shared_bytes + a->alien_bytes : 0).c_str(),
+           bytes(a, a ? a->formula_bytes : 0).c_str(), ext(a).c_str(), ext(k).c_str(),
+           ext(b).c_str(), bytes(b, b ? b->parked_bytes : 0).c_str());
+  }
+  printf(
+      "\n## Slab memory and peak RSS (caches workload)\n\n| CPUs | nodes | SLAB slab memory | "
+      "SLUB-classic slab memory | SLUB slab memory | SLAB peak RSS | SLUB-classic peak RSS | SLUB "
+      "peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const Point& p : points) {
+    const Result* a = has("slab") ? find("slab", "caches", p.cpus, p.nodes) : nullptr;
+    const Result* k =
+        has("slub-classic") ? find("slub-classic", "caches", p.cpus, p.nodes) : nullptr;
+    const Result* b = has("slub") ? find("slub", "caches", p.cpus, p.nodes) : nullptr;
+    printf("| %d | %d | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes,
+           bytes(a, a ? a->slab_bytes : 0).c_str(), bytes(k, k ? k->slab_bytes : 0).c_str(),
+           bytes(b, b ? b->slab_bytes : 0).c_str(), bytes(a, a ? a->rss_bytes : 0).c_str(),
+           bytes(k, k ? k->rss_bytes : 0).c_str(), bytes(b, b ? b->rss_bytes : 0).c_str());
   }
   for (const Run& x : runs)
     if (x.workload == "caches" && x.r.ok && x.r.caches_failed)
@@ -1383,35 +1457,37 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
           x.allocator.c_str(), x.cpus, x.nodes, x.r.caches_failed, x.r.failed_size);
   printf(
       "\n## Throughput (churn, max(%ld, 8M / CPUs) ops per thread, one 256-byte cache)\n\n"
-      "| CPUs | nodes | SLUB Mops/s | SLAB Mops/s | SLUB p99 ns | SLAB p99 ns | SLUB flusher ms "
-      "| SLAB reaper ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      "| CPUs | nodes | SLAB Mops/s | SLUB-classic Mops/s | SLUB Mops/s | SLAB p99 ns | "
+      "SLUB-classic p99 ns | SLUB p99 ns | SLAB reaper ms | SLUB-classic flusher ms | SLUB "
+      "flusher ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
       short_ops);
   for (const Point& p : points) {
     const Result* a = find("slab", "churn", p.cpus, p.nodes);
+    const Result* k = find("slub-classic", "churn", p.cpus, p.nodes);
     const Result* b = find("slub", "churn", p.cpus, p.nodes);
-    auto v = [](const Result* r, double x) { return r ? fmt_num(x) : std::string("-"); };
-    printf("| %d | %d | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes,
-           v(b, b ? b->ops_per_s / 1e6 : 0).c_str(), v(a, a ? a->ops_per_s / 1e6 : 0).c_str(),
-           v(b, b ? b->p99 : 0).c_str(), v(a, a ? a->p99 : 0).c_str(),
-           v(b, b ? b->bg_ns / 1e6 : 0).c_str(), v(a, a ? a->bg_ns / 1e6 : 0).c_str());
+    printf("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes,
+           num(a, a ? a->ops_per_s / 1e6 : 0).c_str(), num(k, k ? k->ops_per_s / 1e6 : 0).c_str(),
+           num(b, b ? b->ops_per_s / 1e6 : 0).c_str(), num(a, a ? a->p99 : 0).c_str(),
+           num(k, k ? k->p99 : 0).c_str(), num(b, b ? b->p99 : 0).c_str(),
+           num(a, a ? a->bg_ns / 1e6 : 0).c_str(), num(k, k ? k->bg_ns / 1e6 : 0).c_str(),
+           num(b, b ? b->bg_ns / 1e6 : 0).c_str());
   }
   printf(
       "\n## Stranded memory after half the CPUs go idle (idle, cache A)\n\n"
-      "| CPUs | nodes | SLUB at stop | SLUB at %.1f s | SLUB t(1/2) s | SLAB at stop | SLAB at "
-      "%.1f s | SLAB t(1/2) s | SLAB t(1/10) s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-      o.idle_secs, o.idle_secs);
+      "| CPUs | nodes | SLAB at stop | SLAB at %.1f s | SLAB t(1/2) s | SLUB-classic at stop | "
+      "SLUB-classic at %.1f s | SLUB-classic t(1/2) s | SLUB at stop | SLUB at %.1f s | SLUB "
+      "t(1/2) s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      o.idle_secs, o.idle_secs, o.idle_secs);
   for (const Point& p : points) {
     if (!p.idle) continue;
-    const Result* a = find("slab", "idle", p.cpus, p.nodes);
-    const Result* b = find("slub", "idle", p.cpus, p.nodes);
-    auto first = [](const Result* r) { return r ? fmt_bytes(r->sbytes[0]) : std::string("-"); };
-    auto last = [](const Result* r) {
-      return r ? fmt_bytes(r->sbytes[r->nsamples - 1]) : std::string("-");
-    };
-    auto t = [](const Result* r, double v) { return r ? fmt_num(v) : std::string("-"); };
-    printf("| %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", p.cpus, p.nodes, first(b).c_str(),
-           last(b).c_str(), t(b, b ? b->t_half : 0).c_str(), first(a).c_str(), last(a).c_str(),
-           t(a, a ? a->t_half : 0).c_str(), t(a, a ? a->t_tenth : 0).c_str());
+    printf("| %d | %d |", p.cpus, p.nodes);
+    for (const char* kind : {"slab", "slub-classic", "slub"}) {
+      const Result* r = find(kind, "idle", p.cpus, p.nodes);
+      printf(" %s | %s | %s |", bytes(r, r ? r->sbytes[0] : 0).c_str(),
+             bytes(r, r ? r->sbytes[r->nsamples - 1] : 0).c_str(),
+             num(r, r ? r->t_half : 0).c_str());
+    }
+    printf("\n");
   }
   printf("\n(n/a: not reached within %.1f s)\n", o.idle_secs);
 
@@ -1428,12 +1504,14 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
         if (f)
           fprintf(f,
                   "# x slab_queue_ext slub_queue_ext slab_formula_all slub_mops slab_mops "
-                  "slab_measured slab_made\n");
+                  "slab_measured slab_made classic_queue_ext classic_mops\n");
       for (const Point& p : points) {
         const Result* a = find("slab", "caches", p.cpus, p.nodes);
         const Result* b = find("slub", "caches", p.cpus, p.nodes);
+        const Result* k = find("slub-classic", "caches", p.cpus, p.nodes);
         const Result* ca = find("slab", "churn", p.cpus, p.nodes);
         const Result* cb = find("slub", "churn", p.cpus, p.nodes);
+        const Result* ck = find("slub-classic", "churn", p.cpus, p.nodes);
         double formula_all = 0;
         for (int i = 0; i < base.caches; ++i)
           formula_all +=
@@ -1441,11 +1519,12 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
         auto g = [](const Result* r, double v) { return r ? v : NAN; };
         auto row = [&](FILE* f, int x) {
           if (f == nullptr) return;
-          fprintf(f, "%d %.6g %.6g %.6g %.6g %.6g %.6g %d\n", x, g(a, a ? a->ext_queue_bytes : 0),
-                  g(b, b ? b->ext_queue_bytes : 0), formula_all,
+          fprintf(f, "%d %.6g %.6g %.6g %.6g %.6g %.6g %d %.6g %.6g\n", x,
+                  g(a, a ? a->ext_queue_bytes : 0), g(b, b ? b->ext_queue_bytes : 0), formula_all,
                   g(cb, cb ? cb->ops_per_s / 1e6 : 0), g(ca, ca ? ca->ops_per_s / 1e6 : 0),
                   g(a, a ? a->cpu_bytes + a->shared_bytes + a->alien_bytes : 0),
-                  a ? a->caches_made : 0);
+                  a ? a->caches_made : 0, g(k, k ? k->ext_queue_bytes : 0),
+                  g(ck, ck ? ck->ops_per_s / 1e6 : 0));
         };
         if (p.nodes == 4) row(fc, p.cpus);
         if (p.cpus == 4096) row(fn, p.nodes);
@@ -1460,8 +1539,10 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
           "formula (linux-slab.md 7.7)', DAT using 1:2 with points pt 7 ps 1.5 lc rgb "
           "'#d62728' title 'SLAB (measured; formula for caches beyond the budget)', DAT using "
           "1:7 with points pt 6 ps 2.2 lc rgb '#d62728' title 'SLAB, measured caches only', DAT "
-          "using 1:3 with linespoints pt 5 lw 2 lc rgb '#1f77b4' title 'SLUB (CPU slots + node "
-          "structs; measured mean x caches beyond the budget)'\n";
+          "using 1:9 with linespoints pt 4 lw 2 lc rgb '#2ca02c' title 'SLUB classic (CPU slots "
+          "+ node structs)', DAT using 1:3 with linespoints pt 5 lw 2 lc rgb '#1f77b4' title "
+          "'SLUB sheaves (CPU slots, sheaves, barns; measured mean x caches beyond the "
+          "budget)'\n";
       gnuplot(d, "queue_vs_cpus",
               std::string(kGpHead) + "set output '" + d + "/queue_vs_cpus.png'\nDAT='" + d +
                   "/data/sweep_cpus.dat'\nset title 'Queue memory vs CPUs (4 nodes, " + title +
@@ -1476,8 +1557,8 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
               "/data/sweep_cpus.dat'\nset title 'churn throughput vs CPUs (4 nodes; all threads "
               "share 2 real cores: relative)'\nset xlabel 'virtual CPUs'\nset logscale x "
               "2\nset ylabel 'M ops/s'\nset yrange [0:*]\nplot DAT using 1:5 with "
-              "linespoints lw 2 title 'SLUB', DAT using 1:6 with linespoints lw 2 title "
-              "'SLAB'\n");
+              "linespoints lw 2 title 'SLUB sheaves', DAT using 1:10 with linespoints lw 2 title "
+              "'SLUB classic', DAT using 1:6 with linespoints lw 2 title 'SLAB'\n");
       plot_idle(d, runs, 4096);
     }
   }

@@ -52,6 +52,25 @@ struct kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size, siz
                                               unsigned long flags, size_t useroffset,
                                               size_t usersize, kmem_ctor_t ctor);
 
+/* The creation arguments of kmem_cache_create_args, as the kernel's struct kmem_cache_args.
+ * Zero-initialised it gives kmem_cache_create's behaviour. */
+struct kmem_cache_args {
+  size_t align;                /* as kmem_cache_create's */
+  size_t useroffset, usersize; /* as kmem_cache_create_usercopy's */
+  kmem_ctor_t ctor;
+  /* Sheaves: with use_sheaf_capacity set, the objects a CPU's sheaf holds: 0 for none, the
+   * classic per-CPU slab of the 2007-2025 design (tid and cmpxchg16b fast path), else at least
+   * that many (at most 128; the defaults are the kernel's: 60 below 256 bytes, 28 below 1 KiB,
+   * 12 below 4 KiB, 4 above). Such a cache is never merged. Without use_sheaf_capacity the
+   * default, or none under SLUB_SHEAVES=0. */
+  unsigned int sheaf_capacity;
+  int use_sheaf_capacity;
+};
+struct kmem_cache* kmem_cache_create_args(const char* name, size_t size,
+                                          const struct kmem_cache_args* args, unsigned long flags);
+/* The sheaf capacity of a cache (0: the classic mode, no sheaves). */
+unsigned int kmem_cache_sheaf_capacity(const struct kmem_cache* cache);
+
 /* Merging (docs/MERGING.md): kmem_cache_create may return an existing compatible cache, which
  * then counts the new name as an alias; kmem_cache_destroy of any of its names drops one
  * reference, and the cache goes when the last one does. SLUB_NOMERGE=1 turns merging off.
@@ -190,17 +209,20 @@ int kmem_cache_set_remote_node_defrag_ratio(struct kmem_cache* cache, unsigned p
  * (the 4096-CPU harness compares them; docs/SLAB.md gives the formulas). */
 struct kmem_cache_queue_info {
   int allocator;            /* 0: SLUB, 1: SLAB */
-  size_t cpu_bytes;         /* SLUB: the 256-byte CPU slots of CPUs in use and their sheaves
-                               (16 + 8 x capacity); SLAB: the per-CPU arrays of every possible
-                               CPU, 16 + 8 x limit each */
+  size_t cpu_bytes;         /* SLUB: the CPU slots of CPUs in use, their main sheaves (8 + 8 x
+                               capacity, rounded to 64) and spare sheaves (16 + 8 x capacity);
+                               SLAB: the per-CPU arrays of every possible CPU, 16 + 8 x limit
+                               each */
   size_t shared_bytes;      /* SLAB: shared arrays (kmalloc-rounded) */
   size_t alien_bytes;       /* SLAB: alien caches and their pointer tables */
-  size_t node_bytes;        /* per-node structures */
+  size_t node_bytes;        /* per-node structures (SLUB: with the barns' sheaves) */
   size_t mgmt_bytes;        /* SLAB: on-slab free-index arrays (ON_SLAB caches) */
-  size_t parked_cpu;        /* objects free but held per CPU: SLUB CPU slabs, CPU partial
-                               slabs and sheaves; SLAB per-CPU arrays */
+  size_t parked_cpu;        /* objects free but held per CPU: SLUB CPU slabs (and their objects
+                               never used), CPU partial slabs and sheaves; SLAB per-CPU
+                               arrays */
   size_t parked_shared;     /* SLAB: objects in shared arrays */
   size_t parked_alien;      /* SLAB: objects in alien caches */
+  size_t parked_node;       /* SLUB: objects in the nodes' barns (full sheaves) */
   size_t free_slab_objects; /* objects of wholly free slabs kept on node lists */
   unsigned limit, batchcount, shared; /* SLAB's tunables (0 for SLUB) */
   unsigned long long reaper_ns;       /* CPU time of SLAB's reaper thread (all caches) */

@@ -40,6 +40,18 @@ enum slub_stat_item {
   CPU_PARTIAL_FREE,        /* free adopted a full slab into the CPU partial chain */
   CPU_PARTIAL_NODE,        /* slab moved from a node partial list to the CPU partial chain */
   CPU_PARTIAL_DRAIN,       /* CPU partial chain drained to the node lists */
+  /* Sheaves (the kernel's 6.18 counters). The sheaves' fast paths count nothing: these count
+   * the work of their slow paths. */
+  SHEAF_REFILL,  /* objects put into a main sheaf from slabs */
+  SHEAF_FLUSH,   /* objects flushed from sheaves back to their slabs */
+  SHEAF_SWAP,    /* main sheaf empty (alloc) or full (free): swapped with the spare */
+  SHEAF_ALLOC,   /* spare or barn sheaf allocated */
+  SHEAF_FREE,    /* spare or barn sheaf freed */
+  BARN_GET,      /* a full sheaf taken from the node's barn */
+  BARN_GET_FAIL, /* the barn had no full sheaf */
+  BARN_PUT,      /* a full sheaf given to the barn */
+  BARN_PUT_FAIL, /* the barn was full: the sheaf was flushed to slabs instead */
+  FREE_REMOTE,   /* free of another node's object: straight to its slab */
   NR_SLUB_STAT_ITEMS
 };
 
@@ -61,7 +73,7 @@ int kmem_cache_get_stats(const struct kmem_cache* cache, uint64_t* out);
  * for something by writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE);
  * the program answers in result, sets done_seq to cmd_seq and wakes done_seq. */
 #define SLUB_SHM_MAGIC 0x31534255424c5355ull /* "USLBUBS1" */
-#define SLUB_SHM_VERSION 3
+#define SLUB_SHM_VERSION 4
 #define SLUB_SHM_MAX_CACHES 1024
 #define SLUB_SHM_MAX_ALIASES 8
 #define SLUB_SHM_MAX_NODES 8

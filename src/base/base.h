@@ -33,6 +33,9 @@
 #define SLUB_SLOW_PATH __attribute__((noinline, cold))
 #define SLUB_NOINLINE __attribute__((noinline))
 #define SLUB_EXPORT extern "C" __attribute__((visibility("default")))
+// Globals the fast paths read: hidden, so that code inlined into libslub.so's entry points
+// reaches them RIP-relative, not through the GOT.
+#define SLUB_HIDDEN __attribute__((visibility("hidden")))
 #define SLUB_TLS __thread __attribute__((tls_model("initial-exec")))
 
 namespace slub {
@@ -81,6 +84,8 @@ class SpinLock {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
+  // One exchange, no read first (a fast path that gives up when the lock is taken).
+  bool try_lock_now() { return !locked_.exchange(true, std::memory_order_acquire); }
   void unlock() { locked_.store(false, std::memory_order_release); }
   bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
   // After fork, in the child: the holder is gone (only used on locks the parent held itself).

@@ -13,11 +13,13 @@
 namespace slub {
 
 inline constexpr size_t kKmallocMax = 32768;  // larger requests go to the page allocator
-inline constexpr unsigned kNumKmalloc = 41;
+// From 16 bytes: every block has two words, so that the tag a free writes into its first word
+// (the double-free check) and the free pointer at its middle never share one.
+inline constexpr unsigned kNumKmalloc = 40;
 inline constexpr uint32_t kKmallocSizes[kNumKmalloc] = {
-    8,    16,   32,   48,   64,   80,    96,    112,   128,   160,   192,   224,   256,  320,
-    384,  448,  512,  640,  768,  896,   1024,  1280,  1536,  1792,  2048,  2560,  3072, 3584,
-    4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
+    16,   32,   48,   64,   80,    96,    112,   128,   160,   192,   224,   256,  320,  384,
+    448,  512,  640,  768,  896,   1024,  1280,  1536,  1792,  2048,  2560,  3072, 3584, 4096,
+    5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
 
 struct KmallocIndex {
   uint8_t small[1024 / 8 + 1];         // by (size + 7) / 8, for size <= 1024
@@ -40,14 +42,20 @@ constexpr KmallocIndex make_kmalloc_index() {
 }
 inline constexpr KmallocIndex kKmallocIndex = make_kmalloc_index();
 
-// Class index of a request of `size` <= kKmallocMax bytes (0 maps to the 8-byte class).
+// Class index of a request of `size` <= kKmallocMax bytes (0 maps to the 16-byte class).
 SLUB_FAST_PATH unsigned kmalloc_index(size_t size) {
   return size <= 1024 ? kKmallocIndex.small[(size + 7) >> 3] : kKmallocIndex.big[(size + 127) >> 7];
 }
 
-extern KmemCache g_kmalloc_caches[kNumKmalloc];
+// The kmalloc caches, g_caches[1 .. kNumKmalloc].
+inline constexpr KmemCache* g_kmalloc_caches = &g_caches[1];
+// The main sheaf base (KmemCache::pcs_base) of the class of each size up to 1024 bytes, by
+// (size + 7) / 8, for malloc's fast path: one load from the size. 0 where the class has no
+// sheaves (classic mode, debug).
+extern SLUB_HIDDEN uint64_t g_kmalloc_pcs[1024 / 8 + 1];
 
-// Opens the kmalloc caches (called once from ensure_init, slab_mutex held).
-bool kmalloc_init();
+// Opens the kmalloc caches with `flags` (SLAB_QUEUED under SLUB_ALLOCATOR=slab); called once
+// from ensure_init, slab_mutex held.
+bool kmalloc_init(unsigned long flags);
 
 }  // namespace slub

@@ -4,12 +4,15 @@
 #include <new>
 
 #include "core/debug.h"
+#include "core/kmalloc.h"
 #include "core/meta.h"
 #include "pal/os.h"
 
 namespace slub {
 
+constinit KmemCache g_caches[kMaxCaches] = {};
 constinit std::atomic<char*> g_cpu_area[kMaxCpus] = {};
+constinit char* g_pcs_base = nullptr;
 constinit SpinLock g_slab_mutex;
 constinit ListHead g_cache_list = {&g_cache_list, &g_cache_list};
 
@@ -17,26 +20,59 @@ namespace {
 constinit SpinLock g_area_lock;
 constinit uint16_t g_used_cpus[kMaxCpus] = {};
 constinit std::atomic<int> g_nr_used_cpus{0};
-constinit uint64_t g_slot_bitmap[kMaxCaches / 64] = {};  // protected by g_slab_mutex
+constinit int g_pcs_cpus = 0;  // areas of CPUs 0 .. g_pcs_cpus-1 are in the reservation
+// Slots of the CPU areas, in kCpuAreaUnit units, and cache indexes: g_slab_mutex.
+constexpr size_t kAreaUnits = kCpuAreaSize / kCpuAreaUnit;
+constinit uint64_t g_unit_bitmap[kAreaUnits / 64] = {};
+// Index 0 is never a cache; 1 .. kNumKmalloc are the kmalloc caches.
+constinit uint64_t g_index_bitmap[kMaxCaches / 64] = {(uint64_t{1} << (kNumKmalloc + 1)) - 1};
 
 constexpr unsigned kSlubMaxOrder = 3;  // PAGE_ALLOC_COSTLY_ORDER, as the kernel's default
 
-long alloc_cpu_slot() {
-  const size_t slots = cpu_area_size() / sizeof(KmemCacheCpu);
-  for (size_t w = 0; w < slots / 64; ++w) {
-    if (~g_slot_bitmap[w] == 0) continue;
-    unsigned b = __builtin_ctzll(~g_slot_bitmap[w]);
-    g_slot_bitmap[w] |= uint64_t{1} << b;
+bool unit_used(size_t u) {
+  return (g_unit_bitmap[u / 64] >> (u % 64)) & 1;
+}
+
+// First fit for `bytes` (a multiple of kCpuAreaUnit) within the usable part of an area; the
+// offset, or -1.
+long alloc_area_slot(size_t bytes) {
+  const size_t n = bytes / kCpuAreaUnit, units = cpu_area_size() / kCpuAreaUnit;
+  for (size_t start = 0; start + n <= units;) {
+    size_t k = 0;
+    while (k < n && !unit_used(start + k)) ++k;
+    if (k == n) {
+      for (k = 0; k < n; ++k) g_unit_bitmap[(start + k) / 64] |= uint64_t{1} << ((start + k) % 64);
+      return static_cast<long>(start * kCpuAreaUnit);
+    }
+    start += k + 1;
+  }
+  return -1;
+}
+
+void free_area_slot(size_t off, size_t bytes) {
+  for (size_t u = off / kCpuAreaUnit; u < (off + bytes) / kCpuAreaUnit; ++u)
+    g_unit_bitmap[u / 64] &= ~(uint64_t{1} << (u % 64));
+}
+
+size_t pcs_bytes(uint32_t cap) {
+  return align_up(Pcs::bytes(cap), kCpuAreaUnit);
+}
+
+}  // namespace
+
+long alloc_cache_index() {
+  for (size_t w = 0; w < kMaxCaches / 64; ++w) {
+    if (~g_index_bitmap[w] == 0) continue;
+    const unsigned b = __builtin_ctzll(~g_index_bitmap[w]);
+    g_index_bitmap[w] |= uint64_t{1} << b;
     return static_cast<long>(w * 64 + b);
   }
   return -1;
 }
 
-void free_cpu_slot(size_t slot) {
-  g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+void free_cache_index(unsigned i) {
+  g_index_bitmap[i / 64] &= ~(uint64_t{1} << (i % 64));
 }
-
-}  // namespace
 
 size_t calculate_alignment(unsigned long flags, size_t align, size_t size) {
   if (flags & SLAB_HWCACHE_ALIGN) {
@@ -58,14 +94,41 @@ size_t cpu_area_size() {
   return v;
 }
 
+void cpu_areas_init() {
+  LockGuard g(g_area_lock);
+  if (g_pcs_base != nullptr) return;
+  // With room in the address space: one reservation for the possible CPUs and the two dummies,
+  // read-only (reads give zero, nothing is charged); a CPU's part is made writable when it is
+  // first used. Under a tight RLIMIT_AS the areas are mapped one by one, smaller, and caches
+  // have no sheaves (their fast paths need the reservation).
+  // Every CPU id rseq may show (a virtual topology may name fewer CPUs than the machine has).
+  const int cpus = Topology::nr_cpus() > Topology::possible_cpus() ? Topology::nr_cpus()
+                                                                   : Topology::possible_cpus();
+  const size_t bytes = (static_cast<size_t>(cpus) + 2) * kCpuAreaSize;
+  if (cpu_area_size() != kCpuAreaSize || os::address_space_budget() / 8 < bytes) return;
+  char* r = static_cast<char*>(os::reserve_readonly(bytes));
+  if (r == nullptr) return;
+  g_pcs_cpus = cpus;
+  g_pcs_base = r + 2 * kCpuAreaSize;
+}
+
+int pcs_cpus() {
+  return g_pcs_cpus;
+}
+
 char* get_cpu_area(int cpu) {
   char* a = g_cpu_area[cpu].load(std::memory_order_acquire);
   if (a != nullptr) return a;
   LockGuard g(g_area_lock);
   a = g_cpu_area[cpu].load(std::memory_order_relaxed);
   if (a != nullptr) return a;
-  a = static_cast<char*>(os::map(cpu_area_size()));
-  if (a == nullptr) return nullptr;
+  if (cpu < g_pcs_cpus) {
+    a = g_pcs_base + static_cast<size_t>(cpu) * kCpuAreaSize;
+    if (!os::commit(a, kCpuAreaSize)) return nullptr;
+  } else {
+    a = static_cast<char*>(os::map(cpu_area_size()));
+    if (a == nullptr) return nullptr;
+  }
   int n = g_nr_used_cpus.load(std::memory_order_relaxed);
   g_used_cpus[n] = static_cast<uint16_t>(cpu);
   g_cpu_area[cpu].store(a, std::memory_order_release);
@@ -173,18 +236,38 @@ bool calculate_sizes(KmemCache* s, int nr_cpus) {
   else
     s->cpu_partial = 120;
   s->cpu_partial_slabs = (s->cpu_partial * 2 + s->objects - 1) / s->objects;
-  // Sheaves (kmem_cache.h): at most 8 KiB of objects a CPU for sizes up to 256 bytes, 14 KiB
-  // up to 1 KiB and 24 KiB up to a page; none for bigger objects, whose slabs hold few, nor
-  // for debug caches, whose every free is checked under the node lock. SLUB_SHEAF=0: none.
-  if (s->is_debug() || size > kPageSize || os::env_long("SLUB_SHEAF", 1) == 0)
-    s->sheaf_cap = 0;
-  else
-    s->sheaf_cap = size <= 256 ? kSheafMaxCap : (size <= 1024 ? 14 : 6);
+  // The free fast path's object-start test: size = odd << div_shift; an offset x into the
+  // slab is an object start iff rotr(x * div_inv, div_shift) <= max_index (the rotation puts
+  // any low bits of x that must be zero at the top; for a multiple of size it gives x / size).
+  s->div_shift = static_cast<uint8_t>(__builtin_ctzll(size));
+  const uint64_t odd = size >> s->div_shift;
+  uint64_t inv = odd;  // Newton's iteration for the inverse modulo 2^64: 3, 6, 12, 24, 48, 96 bits
+  for (int i = 0; i < 5; ++i) inv *= 2 - odd * inv;
+  s->div_inv = inv;
+  s->slab_mask = static_cast<uint32_t>((kPageSize << s->order) - 1);
+  s->max_index = s->objects - 1;
+  // The double-free tag goes into the object's first word, or where the free pointer sits when
+  // the object must keep its contents while free (ctor, RCU, poison) or has only one word.
+  s->tag_off = s->freeptr_outside() || s->offset == 0 ? s->offset : 0;
   return true;
 }
 
+// The kernel's sheaf capacities (calculate_sheaf_capacity, Linux 7.0) for objects of `size`.
+uint32_t default_sheaf_capacity(size_t size) {
+  if (size >= kPageSize) return 4;
+  if (size >= 1024) return 12;
+  if (size >= 256) return 28;
+  return kSheafSmallCap;
+}
+
+bool sheaves_enabled() {
+  static constinit int on = -1;  // SLUB_SHEAVES, read once (a race only reads it twice)
+  if (on < 0) on = os::env_long("SLUB_SHEAVES", 1) != 0;
+  return on != 0;
+}
+
 bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, unsigned long flags,
-                     kmem_ctor_t ctor) {
+                     kmem_ctor_t ctor, int sheaf_capacity) {
   s->object_size = static_cast<uint32_t>(size);
   s->align = static_cast<uint32_t>(align);
   s->flags = kmem_cache_flags(name, flags);  // SLUB_DEBUG may add debug flags
@@ -210,10 +293,28 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
     }
   }
 
-  long slot = alloc_cpu_slot();
+  const long slot = alloc_area_slot(sizeof(KmemCacheCpu));
   if (slot < 0) return false;
-  s->cpu_off = static_cast<uint32_t>(slot * sizeof(KmemCacheCpu));
+  s->cpu_off = static_cast<uint32_t>(slot);
   s->has_cpu_slot = true;
+  s->tag = os::random_u64() | 1;  // never 0, what an allocation leaves
+  // Sheaves: unless the cache is a debug or SLAB one, asked for none (capacity 0, or
+  // SLUB_SHEAVES=0), or there is no room for them (no reservation of CPU areas, or no slot).
+  uint32_t cap =
+      sheaf_capacity < 0 ? default_sheaf_capacity(s->size) : static_cast<uint32_t>(sheaf_capacity);
+  if (cap > kSheafMaxCap) cap = kSheafMaxCap;
+  if (sheaf_capacity > 0 && cap < default_sheaf_capacity(s->size))
+    cap = default_sheaf_capacity(s->size);  // as the kernel: at least the default
+  if (s->is_debug() || (s->flags & SLAB_QUEUED) || !sheaves_enabled() || g_pcs_base == nullptr)
+    cap = 0;
+  if (cap != 0) {
+    const long off = alloc_area_slot(pcs_bytes(cap));
+    if (off >= 0) {
+      s->pcs_off = static_cast<uint32_t>(off + Pcs::below(cap));  // the word (Pcs)
+      s->pcs_base = reinterpret_cast<uint64_t>(g_pcs_base + s->pcs_off);
+      s->sheaf_cap = cap;
+    }
+  }
 
   s->remote_node_defrag_ratio = 1000;
   s->nr_nodes = Topology::nr_nodes();
@@ -242,19 +343,26 @@ void report_bad_freeptr(const KmemCache* s, const void* object, const void* next
 
 void kmem_cache_release(KmemCache* s) {
   if (s->list.next != nullptr) ListHead::del(&s->list);
-  if (s->has_cpu_slot) {  // a cache that failed to open may not have one (cpu_off 0 is taken)
-    // The slot goes to the next cache created: it must start from zero counts.
+  if (s->has_cpu_slot) {  // a cache that failed to open may not have one
+    // The slots go to the next cache created: they must start from zero.
     const int used = nr_used_cpus();
-    for (int i = 0; i < used; ++i)
-      if (KmemCacheCpu* c = per_cpu_ptr(s, used_cpu(i))) {
-        memset(c->stat, 0, sizeof c->stat);
-        if (c->sheaf != nullptr) {  // empty by now (destroy flushed every CPU)
-          meta::free(c->sheaf, sheaf_bytes(c->sheaf->cap));
-          c->sheaf = nullptr;
-        }
+    for (int i = 0; i < used; ++i) {
+      const int cpu = used_cpu(i);
+      if (KmemCacheCpu* c = per_cpu_ptr(s, cpu)) {
+        if (c->spare != nullptr) meta::free(c->spare, sheaf_bytes(c->spare->cap));  // empty
+        memset(static_cast<void*>(c), 0, sizeof *c);
       }
-    free_cpu_slot(s->cpu_off / sizeof(KmemCacheCpu));
+      if (s->sheaf_cap != 0)
+        if (Pcs* pcs = pcs_ptr(s, cpu))
+          memset(reinterpret_cast<char*>(pcs) - Pcs::below(s->sheaf_cap), 0,
+                 pcs_bytes(s->sheaf_cap));
+    }
+    free_area_slot(s->cpu_off, sizeof(KmemCacheCpu));
+    if (s->sheaf_cap != 0)
+      free_area_slot(s->pcs_off - Pcs::below(s->sheaf_cap), pcs_bytes(s->sheaf_cap));
     s->has_cpu_slot = false;
+    s->sheaf_cap = 0;
+    s->pcs_base = 0;
   }
   if (s->random_seq != nullptr) meta::free(s->random_seq, sizeof(uint16_t) * s->objects);
   s->random_seq = nullptr;

@@ -1,11 +1,14 @@
 // core/kmem_cache: the cache descriptor and its per-node and per-CPU parts, the cache registry
 // and the per-CPU areas. Shared by everything above mm/.
 //
-// Per-CPU state is allocated lazily: each CPU that runs allocator code gets a CpuArea (a
-// 1 MiB reservation, demand-zero) the first time, and every cache owns one 256-byte slot at
-// the same offset (cpu_off) in all areas, like the kernel's percpu allocator. A zeroed slot is
-// a valid empty KmemCacheCpu, so a CPU costs nothing until it is used, and 4096 possible CPUs
-// cost one 32 KiB pointer table.
+// Per-CPU state is allocated lazily: each CPU that runs allocator code gets a CPU area (1 MiB,
+// demand-zero) the first time, and every cache owns slots at the same offsets in all areas,
+// like the kernel's percpu allocator: a KmemCacheCpu (cpu_off) and, for a cache with sheaves,
+// its main sheaf (pcs_off). A zeroed slot is a valid empty one, so a CPU costs nothing until it
+// is used. The areas of the real CPUs sit in one reservation, one every kCpuAreaSize bytes
+// after two read-only dummy areas (for the rseq cpu_id values -1 and -2: not registered), so
+// that the fast paths find a CPU's slot by arithmetic, without a table load; virtual CPUs
+// beyond the real ones (the harness) get areas of their own, found through g_cpu_area.
 #pragma once
 
 #include <atomic>
@@ -22,44 +25,110 @@
 
 namespace slub {
 
-// The per-CPU part of a cache (the kernel's struct kmem_cache_cpu).
-// {freelist, tid} is one double word, changed only by cmpxchg16b or, while kTidBusy is set in
-// tid by the holder of `lock`, by plain stores. Fast paths never take `lock`.
-// A CPU's sheaf (the kernel 6.18 name): a bounded stack of free objects of any slab of the
-// cache, so that a free of an object whose slab is not the CPU's active slab, and the
-// allocations after it, need no slab compare-and-swap and no list work. Made for a CPU the
-// first time it frees such an object (never for debug caches or the SLAB clone). The rseq
-// fast paths push and pop it, committing with the store of `count`; the compare-and-swap
-// paths leave it alone, and a slow path touches it only with the slot locked and busy
-// (freeze_cpu_freelist), which keeps the rseq sections off it.
-struct Sheaf {
-  uint64_t count;  // objects in objs[0..count), the newest last
-  uint32_t cap;    // KmemCache::sheaf_cap when made
-  uint32_t small;  // 1: objects smaller than two cache lines (see rseq_free)
-  void* objs[];    // cap entries
+// ---- Sheaves (the kernel's 6.18/7.0 design) ----
+// A sheaf is an array of free objects of one cache. Each CPU has a main sheaf (Pcs, in its CPU
+// area: the fast paths pop and push it) and a spare one (a Sheaf in meta memory, empty or
+// not); each node has a barn of full and empty Sheafs that its CPUs exchange.
+//
+// The main sheaf, as the fast paths see it: one 64-bit word, the slot's address, with the
+// objects below it and three null words above (the lowest object slot is a null word too):
+//
+//   [null][objs[0] .. objs[cap - 1]][word][null][null][null]
+//                                    ^ pcs_base + cpu * kCpuAreaSize
+//
+// The word says whether the rseq sections may use the slot and how full it is:
+//   open    high half `expect` (this cache's page entry on this CPU's node, mm/page_class.h),
+//           low half count - cap as a signed int: objs[count - 1] is one word below the word
+//           plus 8 * (count - cap). When count reaches cap the low half wraps to 0 and carries:
+//           the high half reads expect + 1, which is no entry of this cache.
+//   closed  high half kPcsClosed | count, low half 3: a slow path holds the slot, rseq is off,
+//           or the slot was never used (the word is 0 then).
+// An allocation loads objs[count - 1] at word + 8 * (low - 1) and takes it unless it is null:
+// open and empty reads the null word below objs[0]; closed (or a late commit's 3 +- 1) reads
+// one of the nulls above; a zero word reads objs[cap - 1] of a slot never used, also null.
+// A free compares the object's entry with the high half (full, closed and zero all differ)
+// and stores at word + 8 * low. Both commit with one instruction, the 64-bit add or subtract
+// of 1 on the word. Lock holders close the word by compare-and-swap, so that a section that
+// commits late (it read an open word before the close; at most one per slot, on the slot's
+// CPU, until the holder's fence) only moves the low half by one: count() folds it in.
+struct Pcs {
+  uint64_t word;
+
+  static constexpr uint32_t kClosed = 0x80000000u;  // no entry has this bit
+  static constexpr int32_t kClosedLow = 3;
+  static bool is_open(uint64_t w) {
+    const uint32_t hi = static_cast<uint32_t>(w >> 32);
+    return hi != 0 && (hi & kClosed) == 0;
+  }
+  static uint64_t closed_word(unsigned n) {
+    return (uint64_t{kClosed | n} << 32) | static_cast<uint32_t>(kClosedLow);
+  }
+  static uint64_t open_word(unsigned n, uint32_t cap, uint32_t expect) {
+    return (uint64_t{expect} << 32) + (uint64_t{1} << 32) - cap + n;
+  }
+  // Objects in a word: open, closed (with a late commit's difference), or zero.
+  static unsigned count_of(uint64_t w, uint32_t cap) {
+    const int32_t low = static_cast<int32_t>(w);
+    if (w == 0) return 0;
+    if (is_open(w)) return static_cast<unsigned>(low + static_cast<int32_t>(cap));
+    return (static_cast<uint32_t>(w >> 32) & ~kClosed) + static_cast<unsigned>(low - kClosedLow);
+  }
+  uint64_t load() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE); }
+  unsigned count(uint32_t cap) const { return count_of(load(), cap); }
+  // A lock holder's new count (the slot closed; after its fence).
+  void set_count(unsigned n) { __atomic_store_n(&word, closed_word(n), __ATOMIC_RELEASE); }
+  void** objs(uint32_t cap) { return reinterpret_cast<void**>(this) - cap; }
+  void* const* objs(uint32_t cap) const { return reinterpret_cast<void* const*>(this) - cap; }
+  // The slot's first byte and its size in a CPU area.
+  static size_t below(uint32_t cap) { return sizeof(void*) * (cap + 1); }
+  static size_t bytes(uint32_t cap) { return below(cap) + sizeof(uint64_t) + 3 * sizeof(void*); }
 };
-inline constexpr uint32_t kSheafSmallObject = 128;
-inline constexpr uint32_t kSheafMaxCap = 30;  // 16 + 30 * 8 = 256 bytes of meta memory
+static_assert(sizeof(Pcs) == 8, "the rseq sections address the word and the objects so");
+
+// A spare or barn sheaf (meta memory).
+struct Sheaf {
+  Sheaf* next;     // on a barn list
+  uint32_t count;  // objects in objs[0..count)
+  uint32_t cap;
+  void* objs[];
+};
 inline size_t sheaf_bytes(uint32_t cap) {
   return sizeof(Sheaf) + sizeof(void*) * cap;
 }
+// The kernel's sheaf capacities (calculate_sheaf_capacity, 7.0): 60 objects below 256 bytes,
+// 28 below 1 KiB, 12 below a page, 4 above; a cache may ask for more, up to kSheafMaxCap.
+inline constexpr uint32_t kSheafSmallCap = 60;
+inline constexpr uint32_t kSheafMaxCap = 128;
+inline constexpr uint32_t kBarnMaxFull = 10;   // the kernel's MAX_FULL_SHEAVES
+inline constexpr uint32_t kBarnMaxEmpty = 10;  // MAX_EMPTY_SHEAVES
 
+// The per-CPU part of a cache (the kernel's struct kmem_cache_cpu).
+// Classic mode (no sheaves): {freelist, tid} is one double word, changed only by cmpxchg16b or,
+// while kTidBusy is set in tid by the holder of `lock`, by plain stores; fast paths never take
+// `lock`. With sheaves the CPU slab and its freelist are the sheaves' refill source, changed
+// only under `lock`, which also guards the CPU's sheaves outside the fast paths.
 struct alignas(64) KmemCacheCpu {
   DoubleWord freelist_tid;  // lo: CPU freelist head; hi: transaction id (kTidBusy = bit 0)
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
   SpinLock lock;            // slow paths and the flusher
+  uint32_t expect;          // sheaves: the page entry the main sheaf takes (Pcs), under lock
   // slot_activity() at the last idle check or flush (g_slab_mutex), its low 32 bits: a
   // coincidence costs one needless flush, no more.
   uint32_t flush_seen;
-  Sheaf* sheaf;  // free objects of other slabs, or nullptr; see Sheaf
   // Statistics (include/slub/stats.h), counted without atomics and summed when read. The two
-  // fast-path counters come first, in the line the fast path touches anyway.
+  // classic fast-path counters come first, in the line the classic fast path touches anyway.
   uint64_t stat[NR_SLUB_STAT_ITEMS];
+  Sheaf* spare;  // sheaves: the spare sheaf (empty or not), or nullptr; under lock
+  // Sheaves: the active slab's objects never handed out, [fresh, fresh_end): a new slab's
+  // objects go to sheaves without a freelist written through them (its pages are touched
+  // only as objects are used). Given back as a freelist when the slab is deactivated.
+  char* fresh;
+  char* fresh_end;
+  uint64_t events;  // slow-path events on this slot (the flusher's activity signal)
 };
-static_assert(sizeof(KmemCacheCpu) == 256);
 static_assert(offsetof(KmemCacheCpu, stat) + 2 * sizeof(uint64_t) <= 64,
-              "the fast-path counters share the freelist's cache line");
+              "the classic fast-path counters share the freelist's cache line");
 
 // Counts an event in a CPU slot: one unlocked increment (a count may be lost when two threads
 // share the slot at that instant, as the kernel accepts). Written as an instruction because a
@@ -67,6 +136,9 @@ static_assert(offsetof(KmemCacheCpu, stat) + 2 * sizeof(uint64_t) <= 64,
 // malloc+free pair against +2).
 SLUB_FAST_PATH void stat(KmemCacheCpu* c, slub_stat_item item) {
   __asm__("incq %0" : "+m"(c->stat[item]));
+}
+inline void stat(KmemCacheCpu* c, slub_stat_item item, uint64_t n) {
+  __asm__("addq %1, %0" : "+m"(c->stat[item]) : "r"(n));
 }
 
 // tid: bit 0 marks a slow path in progress (fast paths must not commit); each committed change
@@ -80,11 +152,25 @@ inline constexpr uint64_t kTidStep = 2 * kMaxCpus;
 // What the flusher compares between two passes to tell a used slot from an idle one: the tid
 // (slow paths, and the compare-and-swap fast paths) plus the fast-path counters (the rseq fast
 // paths leave the tid alone).
+// (With sheaves the slow paths count `events`; the flusher adds the main sheaf's state.)
 inline uint32_t slot_activity(const KmemCacheCpu* c) {
   return static_cast<uint32_t>(__atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE) +
                                __atomic_load_n(&c->stat[ALLOC_FASTPATH], __ATOMIC_RELAXED) +
-                               __atomic_load_n(&c->stat[FREE_FASTPATH], __ATOMIC_RELAXED));
+                               __atomic_load_n(&c->stat[FREE_FASTPATH], __ATOMIC_RELAXED) +
+                               __atomic_load_n(&c->events, __ATOMIC_RELAXED));
 }
+
+// A node's barn (the kernel's struct node_barn): full and empty sheaves its CPUs exchange, at
+// most kBarnMaxFull and kBarnMaxEmpty.
+struct Barn {
+  SpinLock lock;      // protects the lists and counts
+  uint32_t nr_full;   // sheaves on `full`
+  uint32_t nr_empty;  // sheaves on `empty`
+  Sheaf* full;
+  Sheaf* empty;
+  uint64_t uses;       // gets and puts (the flusher's activity signal); under lock
+  uint64_t uses_seen;  // `uses` at the flusher's last pass (g_slab_mutex)
+};
 
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
 struct alignas(64) KmemCacheNode {
@@ -94,12 +180,26 @@ struct alignas(64) KmemCacheNode {
   ListHead full;                         // debug caches only: full slabs (list_lock)
   std::atomic<size_t> nr_slabs{0};       // all slabs of the cache on this node
   std::atomic<size_t> total_objects{0};  // objects in those slabs
+  alignas(64) Barn barn;                 // sheaves: this node's barn
 };
 
 struct SlabCache;  // slab/slab.h
 
-struct KmemCache {
-  // ---- read by the fast paths ----
+// The cache descriptor. All of them live in g_caches[] (index 0 unused), 512 bytes apart, so
+// that the free fast path finds a cache from its index in a page's entry by arithmetic.
+struct alignas(512) KmemCache {
+  // ---- read by the sheaves' fast paths (one cache line) ----
+  uint64_t pcs_base;   // CPU 0's main sheaf (g_pcs_base + pcs_off); 0: no sheaves
+  uint64_t tag;        // written into a freed object at tag_off, checked by the next free
+  uint64_t div_inv;    // inverse of size >> div_shift (odd) modulo 2^64: the object-start test
+  uint32_t slab_mask;  // (kPageSize << order) - 1
+  uint32_t tag_off;    // 0, or offset (objects of 8 bytes, or that must keep their contents)
+  uint64_t max_index;  // objects - 1
+  uint8_t div_shift;   // trailing zero bits of size
+  uint8_t pad0[3];
+  uint32_t pcs_off;    // offset of the main sheaf (Pcs) in every CPU area
+  uint32_t sheaf_cap;  // objects a sheaf holds (0: no sheaves, the classic design)
+  // ---- read by the classic fast paths ----
   uint32_t cpu_off;       // offset of this cache's KmemCacheCpu in every CpuArea
   uint32_t size;          // slot size: object + free pointer (if outside) + padding
   uint32_t offset;        // where the free pointer sits in a free slot
@@ -121,7 +221,6 @@ struct KmemCache {
   uint32_t min_partial;        // node partial slabs kept before empty ones are freed
   uint32_t cpu_partial;        // per-CPU partial budget in objects (sysfs compatible)
   uint32_t cpu_partial_slabs;  // the same in slabs, what is enforced
-  uint32_t sheaf_cap;          // objects in a CPU's sheaf (0: no sheaves); <= kSheafMaxCap
   // Misses that may take other nodes' partial slabs, out of 1024 (the kernel's field, stored
   // as 1000 by default; its sysfs file shows and takes a tenth of it, 0..100).
   uint32_t remote_node_defrag_ratio;
@@ -153,13 +252,37 @@ struct KmemCache {
 
 inline constexpr size_t kTrackSize = 32;  // sizeof(Track), core/debug.h
 
-// One per used CPU: a demand-zero mapping holding every cache's KmemCacheCpu slot, 1 MiB (4096
-// caches); smaller under a tight RLIMIT_AS (cpu_area_size(), at least 64 KiB: 256 caches).
+// Every cache descriptor, index 0 unused (a page entry of 0 means "no cache"); the kmalloc
+// caches come first. The index is what a page's entry names (mm/page_class.h).
+inline constexpr unsigned kMaxCaches = 2048;
+extern SLUB_HIDDEN KmemCache g_caches[kMaxCaches];
+inline unsigned cache_index(const KmemCache* s) {
+  return static_cast<unsigned>(s - g_caches);
+}
+static_assert(offsetof(KmemCache, sheaf_cap) + sizeof(uint32_t) <= 64,
+              "what the sheaves' fast paths read shares one cache line");
+static_assert(sizeof(KmemCache) == 512, "the free fast path finds a cache at g_caches + 512 * i");
+
+// One per used CPU: a demand-zero mapping holding every cache's slots, 1 MiB; smaller under a
+// tight RLIMIT_AS (cpu_area_size(), at least 64 KiB), where the areas are mapped one by one
+// and there are no sheaves. Slots are allocated in units of kCpuAreaUnit bytes.
 inline constexpr size_t kCpuAreaSize = size_t{1} << 20;
-inline constexpr size_t kMaxCaches = kCpuAreaSize / sizeof(KmemCacheCpu);
+inline constexpr size_t kCpuAreaUnit = 64;
 size_t cpu_area_size();
 
-extern std::atomic<char*> g_cpu_area[kMaxCpus];
+extern SLUB_HIDDEN std::atomic<char*> g_cpu_area[kMaxCpus];
+// CPU 0's area in the reservation of the real CPUs' areas (CPU k's at g_pcs_base + k *
+// kCpuAreaSize, the two dummies below it), or nullptr when there is none (no sheaves then).
+extern char* g_pcs_base;
+// The real CPUs whose areas are in the reservation (the possible CPUs).
+int pcs_cpus();
+
+// The main sheaf of `s` on `cpu` (nullptr if the CPU has no area yet); for the slow paths,
+// which find the area by the table.
+inline Pcs* pcs_ptr(const KmemCache* s, int cpu) {
+  char* base = g_cpu_area[cpu].load(std::memory_order_acquire);
+  return base != nullptr ? reinterpret_cast<Pcs*>(base + s->pcs_off) : nullptr;
+}
 
 // The calling CPU's slot of `s`, or nullptr if this CPU has no area yet (slow path makes it).
 SLUB_FAST_PATH KmemCacheCpu* raw_cpu_ptr(const KmemCache* s, int cpu) {
@@ -199,14 +322,24 @@ size_t calculate_alignment(unsigned long flags, size_t align, size_t size);
 
 // Initialises `s` (already zeroed or static) and registers it. Caller holds g_slab_mutex.
 // Returns false on failure (no per-CPU slot or no memory).
+// sheaf_capacity: < 0 the default (the kernel's capacities, or none with SLUB_SHEAVES=0),
+// 0 none (the classic per-CPU slab design), else at least that many (at most kSheafMaxCap).
 bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, unsigned long flags,
-                     kmem_ctor_t ctor);
+                     kmem_ctor_t ctor, int sheaf_capacity = -1);
+// A free index of g_caches (g_slab_mutex held), or -1; and giving one back.
+long alloc_cache_index();
+void free_cache_index(unsigned i);
+// Reserves the real CPUs' areas (at start-up, once the possible CPUs are known).
+void cpu_areas_init();
+// SLUB_SHEAVES (default 1): whether caches get sheaves.
+bool sheaves_enabled();
+uint32_t default_sheaf_capacity(size_t size);
 void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entry
 
 // Free pointers are stored encoded, as the kernel's CONFIG_SLAB_FREELIST_HARDENED does:
 // pointer ^ the cache's random ^ the byte-swapped address where it is stored. A pointer an
 // attacker writes over a free object (or a stray write) then decodes to garbage, which
-// freeptr_plausible() catches before it is followed. Off unless built with
+// freeptr_valid() catches before it is followed. Off unless built with
 // -DSLUB_FREELIST_HARDENED=ON (CMake): it costs more than the 3% we allow a default.
 #ifndef SLUB_FREELIST_HARDENED
 #define SLUB_FREELIST_HARDENED 0
@@ -264,7 +397,14 @@ inline constexpr unsigned long kObjectPoison = 1ul << 63;
 inline bool is_object_start(const KmemCache* s, const PageDesc* d, const void* p) {
   const size_t off = static_cast<const char*>(p) - d->start;
   const size_t idx = (off * s->reciprocal) >> 40;
-  return idx * s->size == off && idx < d->ctrs().objects();
+  return off < (size_t{1} << 21) && idx * s->size == off && idx < d->ctrs().objects();
+}
+// What a slow path follows (a refill's freelist walk, deactivation, validation) must be NULL or
+// an object start of the same slab: a free pointer a use-after-free write aimed elsewhere (a
+// live object of another slab, the middle of a block, a misaligned address) is caught here,
+// reported, and the rest of that freelist dropped.
+inline bool freeptr_valid(const KmemCache* s, const PageDesc* slab, const void* next) {
+  return next == nullptr || is_object_start(s, slab, next);
 }
 
 }  // namespace slub

@@ -29,7 +29,10 @@ const char* const slub_stat_names[NR_SLUB_STAT_ITEMS] = {
     slub::kStatNames[12], slub::kStatNames[13], slub::kStatNames[14], slub::kStatNames[15],
     slub::kStatNames[16], slub::kStatNames[17], slub::kStatNames[18], slub::kStatNames[19],
     slub::kStatNames[20], slub::kStatNames[21], slub::kStatNames[22], slub::kStatNames[23],
-    slub::kStatNames[24], slub::kStatNames[25]};
+    slub::kStatNames[24], slub::kStatNames[25], slub::kStatNames[26], slub::kStatNames[27],
+    slub::kStatNames[28], slub::kStatNames[29], slub::kStatNames[30], slub::kStatNames[31],
+    slub::kStatNames[32], slub::kStatNames[33], slub::kStatNames[34], slub::kStatNames[35]};
+static_assert(NR_SLUB_STAT_ITEMS == 36, "one name a counter");
 
 extern "C" __attribute__((visibility("default"))) int kmem_cache_get_stats(
     const struct kmem_cache* cache, uint64_t* out) {

@@ -71,11 +71,13 @@ bool needs_zeroing(void* p) {
 
 void* large_malloc(size_t size, size_t align, int node) {
   if (size > kMaxRequest) return enomem();
+  // The allocator starts at the first request of any kind, huge ones too: a program that maps
+  // huge blocks until the address space runs out must still find room for the kmalloc caches.
+  ensure_init();
   unsigned order = get_order(size);
   if (align > kPageSize && get_order(align) > order) order = get_order(align);
   void* p;
   if (order <= kMaxRunOrder) {
-    ensure_init();
     ReentryGuard guard;
     if (guard.nested()) {
       p = emergency_alloc(size);
@@ -90,7 +92,21 @@ void* large_malloc(size_t size, size_t align, int node) {
   return p != nullptr ? p : enomem();
 }
 
+void* malloc_other(size_t size) {
+  if (size <= kKmallocMax) {
+    KmemCache* s = &g_kmalloc_caches[kmalloc_index(size)];
+    // Sheaves without rseq (malloc's table is empty then): the locked paths at once.
+    if (s->pcs_base != 0) return __pcs_alloc(s, size);
+    return slab_alloc(s, size);
+  }
+  return large_malloc(size, 0);
+}
+
 void free_slow(void* p, PageDesc* d) {
+  if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))) {
+    slab_free(d->cache, d, p);  // a slab without page entries: classic, debug, SLAB, fallback
+    return;
+  }
   if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p) {
     {
       ReentryGuard guard;
@@ -148,6 +164,12 @@ void* do_realloc(void* p, size_t size) {
   size_t old = 0;
   if (!block_size(p, d, &old)) {
     report_bad_pointer("realloc", p, why_not_owned(p, d));
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (d != nullptr && d->kind == PageKind::kSlab && d->cache->pcs_base != 0 &&
+      SLUB_UNLIKELY(load_tag(pcs_tag_word(d->cache, p)) == d->cache->tag)) {
+    report_bad_pointer("realloc", p, "a freed block: its tag is in it");
     errno = EINVAL;
     return nullptr;
   }
@@ -283,17 +305,23 @@ SLUB_EXPORT int slub_owns(const void* p) {
 
 // ---- the cache API ----
 
-SLUB_EXPORT kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size, size_t align,
-                                                   unsigned long flags, size_t useroffset,
-                                                   size_t usersize, kmem_ctor_t ctor) {
+SLUB_EXPORT kmem_cache* kmem_cache_create_args(const char* name, size_t size,
+                                               const struct kmem_cache_args* args,
+                                               unsigned long flags) {
+  const kmem_cache_args none{};
+  const kmem_cache_args& a = args != nullptr ? *args : none;
+  const size_t align = a.align, useroffset = a.useroffset, usersize = a.usersize;
   if (name == nullptr || size == 0 || size > (kPageSize << kMaxRunOrder) ||
       (align != 0 && (!is_pow2(align) || align > (kPageSize << kMaxRunOrder))) ||
-      useroffset > size || usersize > size - useroffset) {
+      useroffset > size || usersize > size - useroffset ||
+      (a.use_sheaf_capacity && a.sheaf_capacity > kSheafMaxCap)) {
     if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): invalid arguments\n", name);
     errno = EINVAL;
     return nullptr;
   }
-  KmemCache* s = cache_create(name, size, align, flags, ctor, useroffset, usersize);
+  const int sheaf_capacity = a.use_sheaf_capacity ? static_cast<int>(a.sheaf_capacity) : -1;
+  KmemCache* s =
+      cache_create(name, size, align, flags, a.ctor, useroffset, usersize, sheaf_capacity);
   if (s == nullptr) {
     if (flags & SLAB_PANIC) os::fatal("slub: kmem_cache_create(%s): failed\n", name);
     if (errno != ENOSYS) errno = ENOMEM;
@@ -301,9 +329,24 @@ SLUB_EXPORT kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size
   return reinterpret_cast<kmem_cache*>(s);
 }
 
+SLUB_EXPORT kmem_cache* kmem_cache_create_usercopy(const char* name, size_t size, size_t align,
+                                                   unsigned long flags, size_t useroffset,
+                                                   size_t usersize, kmem_ctor_t ctor) {
+  kmem_cache_args a{};
+  a.align = align;
+  a.useroffset = useroffset;
+  a.usersize = usersize;
+  a.ctor = ctor;
+  return kmem_cache_create_args(name, size, &a, flags);
+}
+
 SLUB_EXPORT kmem_cache* kmem_cache_create(const char* name, size_t size, size_t align,
                                           unsigned long flags, kmem_ctor_t ctor) {
   return kmem_cache_create_usercopy(name, size, align, flags, 0, 0, ctor);
+}
+
+SLUB_EXPORT unsigned int kmem_cache_sheaf_capacity(const kmem_cache* cache) {
+  return reinterpret_cast<const KmemCache*>(cache)->sheaf_cap;
 }
 
 static KmemCache* K(kmem_cache* c) {
@@ -324,8 +367,11 @@ SLUB_EXPORT void* kmem_cache_zalloc(kmem_cache* cache) {
 }
 
 SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
-  if (p == nullptr) return;
   KmemCache* s = K(cache);
+  // The sheaves' fast path when the page's entry names this very cache.
+  const uint32_t e = PageClass::get(p);
+  if (SLUB_LIKELY(e != 0 && PageClass::cache_index(e) == cache_index(s))) return pcs_free(p, e);
+  if (p == nullptr) return;
   PageDesc* d = PageMap::desc_of(p);
   if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && d->cache == s &&
                   is_object_start(s, d, p))) {

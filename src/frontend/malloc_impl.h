@@ -26,20 +26,34 @@ void* do_valloc(size_t size);
 void* do_pvalloc(size_t size);
 void* do_reallocarray(void* p, size_t nmemb, size_t size);
 
+// The kmalloc classes above 1024 bytes, large and huge blocks, and every class in the classic
+// mode or before start-up.
+SLUB_SLOW_PATH void* malloc_other(size_t size);
+
+// malloc: the main sheaf of the size's class, found by one load from the size (0 when the class
+// has no sheaves), popped in an rseq section; the tag the free wrote into the first word is
+// cleared.
 SLUB_FAST_PATH void* do_malloc(size_t size) {
-  if (SLUB_LIKELY(size <= kKmallocMax))
-    return slab_alloc(&g_kmalloc_caches[kmalloc_index(size)], size);
-  return large_malloc(size, 0);
+  if (SLUB_LIKELY(size <= 1024)) {
+    const uint64_t base = g_kmalloc_pcs[(size + 7) >> 3];
+    if (SLUB_LIKELY(base != 0)) {
+      if (void* p = pcs_pop(base); SLUB_LIKELY(p != nullptr)) {
+        store_tag(static_cast<uint64_t*>(p), 0);  // kmalloc caches keep it in the first word
+        return p;
+      }
+      return __pcs_kmalloc(size);
+    }
+  }
+  return malloc_other(size);
 }
 
+// free: the page's entry names the cache and node of a sheaf cache's object; anything else
+// (NULL, other caches, large and huge blocks, pointers that are not ours) goes by descriptor.
 SLUB_FAST_PATH void do_free(void* p) {
+  const uint32_t e = PageClass::get(p);
+  if (SLUB_LIKELY(e != 0)) return pcs_free(p, e);
   if (SLUB_UNLIKELY(p == nullptr)) return;
-  PageDesc* d = PageMap::desc_of(p);
-  if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))) {
-    slab_free(d->cache, d, p);
-    return;
-  }
-  free_slow(p, d);
+  free_slow(p, PageMap::desc_of(p));
 }
 
 }  // namespace slub::fe

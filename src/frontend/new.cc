@@ -77,10 +77,7 @@ constinit std::atomic<void*> g_new_nt{nullptr}, g_new_arr_nt{nullptr}, g_new_al_
     g_new_arr_al_nt{nullptr};
 
 SLUB_FAST_PATH void* new_fast(size_t size) {
-  if (SLUB_LIKELY(size <= kKmallocMax)) {
-    void* p = slab_alloc(&g_kmalloc_caches[kmalloc_index(size)], size);
-    if (SLUB_LIKELY(p != nullptr)) return p;
-  }
+  if (void* p = fe::do_malloc(size); SLUB_LIKELY(p != nullptr)) return p;
   return alloc_or_throw(size, 0);
 }
 

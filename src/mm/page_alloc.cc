@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "mm/page_class.h"
 #include "mm/page_map.h"
 #include "pal/os.h"
 #include "pal/topology.h"
@@ -106,6 +107,7 @@ uintptr_t PageAlloc::new_chunk(int node) {
   // (vm.overcommit_memory=2 can refuse it; then this allocation fails with ENOMEM).
   if (!os::commit(reinterpret_cast<void*>(chunk), kChunkSize)) return 0;
   if (!PageMap::set(chunk, kChunkSize, chunk, PageMap::kChunk)) return 0;
+  PageClass::commit_chunk(chunk);  // its page entries (else its frees take the slow path)
   g_region_cur += kChunkSize;
   g_stats.chunks++;
 

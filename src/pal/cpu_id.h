@@ -22,9 +22,20 @@ namespace slub {
 
 inline constexpr int kMaxCpus = 4096;
 
-extern SLUB_TLS int t_vcpu_plus1;   // 0: not bound; else the virtual CPU + 1
-extern SLUB_TLS int t_cached_cpu;   // no rseq: last sched_getcpu() answer
-extern SLUB_TLS int t_cached_left;  // no rseq: calls left before asking again
+// The allocator's per-thread state, in one initial-exec TLS block so that a path that needs
+// several fields pays for one GOT load.
+struct ThreadState {
+  int vcpu_plus1;   // 0: not bound; else the virtual CPU + 1
+  int cached_cpu;   // no rseq: last sched_getcpu() answer
+  int cached_left;  // no rseq: calls left before asking again
+  int slow_depth;   // slub.cc: allocator slow paths in progress on this thread (reentrancy)
+  void* deferred;   // slub.cc: frees of a signal handler, done when the thread leaves
+  // Sheaves without rseq (slub.cc): the CPU area of the thread's CPU as last looked up, or
+  // nullptr (look it up again); valid for cached_left more calls.
+  char* area;
+  bool draining;  // slub.cc: drain_deferred is running on this thread
+};
+extern SLUB_TLS ThreadState t_thread;
 
 class CpuId {
  public:
@@ -32,7 +43,7 @@ class CpuId {
   static void init();
 
   SLUB_FAST_PATH static int current() {
-    int v = t_vcpu_plus1;
+    int v = t_thread.vcpu_plus1;
     if (SLUB_UNLIKELY(v != 0)) return v - 1;
     if (SLUB_LIKELY(rseq_off_ != kNoRseq)) {
       const char* tp = static_cast<const char*>(__builtin_thread_pointer());
@@ -42,14 +53,14 @@ class CpuId {
     // No rseq (valgrind, glibc.pthread.rseq=0): sched_getcpu() costs a system call under
     // valgrind, so its answer is reused for a while. A stale CPU id is only a locality
     // loss: every slot tolerates any thread (all changes are compare-and-swaps).
-    if (SLUB_LIKELY(--t_cached_left > 0)) return t_cached_cpu;
+    if (SLUB_LIKELY(--t_thread.cached_left > 0)) return t_thread.cached_cpu;
     return current_slow();
   }
 
   // Binds the calling thread to virtual CPU `vcpu`, or unbinds it with -1. Returns 0, or -1
   // when vcpu is out of range.
   static int bind_virtual(int vcpu);
-  static bool is_virtual() { return t_vcpu_plus1 != 0; }
+  static bool is_virtual() { return t_thread.vcpu_plus1 != 0; }
   // True when real CPU ids come from the rseq area (false under valgrind).
   static bool uses_rseq() { return rseq_off_ != kNoRseq; }
 
@@ -67,6 +78,14 @@ class CpuId {
   SLUB_FAST_PATH static char* rseq_area() {
     return static_cast<char*>(__builtin_thread_pointer()) + rseq_off_;
   }
+  // The offset of every thread's struct rseq from its thread pointer (glibc's __rseq_offset),
+  // for the sheaves' rseq sections: valid whether or not the kernel registered it (an area
+  // glibc could not register reads cpu_id -2, one not registered yet -1).
+  SLUB_FAST_PATH static long rseq_area_offset() { return rseq_area_off_; }
+  // Called when the rseq fast paths are being stopped for good (state kRseqStopping, before the
+  // fence, and after each fence until it returns false): the sheaves layer closes every slot
+  // to them and says whether it found one open (slub.cc).
+  static void set_stop_hook(bool (*hook)()) { stop_hook_ = hook; }
   // The real CPU the thread runs on now per its rseq area, or -1.
   static int rseq_cpu() {
     if (rseq_off_ == kNoRseq) return -1;
@@ -77,15 +96,19 @@ class CpuId {
   // returns: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ).
   static void rseq_fence(int cpu);
   // In a fork child: renews the membarrier registration for the child's new mm (rseq fast
-  // paths go off if that fails). Only the forking thread exists then.
-  static void after_fork_child();
+  // paths go off if that fails: false). Only the forking thread exists then.
+  static bool after_fork_child();
 
  private:
   static constexpr long kNoRseq = 0x7fffffff;
   static constexpr int kCpuRecheck = 256;  // calls between sched_getcpu() without rseq
   static int current_slow();
   static void stop_rseq();
+  static void emulate();
+  static inline bool emulated_ = false;  // SLUB_RSEQ_EMULATE (cpu_id.cc)
   static inline long rseq_off_ = kNoRseq;
+  static inline long rseq_area_off_ = 0;
+  static inline bool (*stop_hook_)() = nullptr;
   static inline uint8_t rseq_state_ = kRseqOff;  // atomic accesses only (or the asm's read)
   SLUB_FAST_PATH static uint8_t load_state() {
     return __atomic_load_n(&rseq_state_, __ATOMIC_RELAXED);

@@ -71,6 +71,10 @@ void* reserve_aligned(size_t size, size_t align) {
   return aligned_mapping(size, align, PROT_NONE, MAP_NORESERVE);
 }
 
+void* reserve_readonly(size_t size) {
+  return raw_map(nullptr, size, PROT_READ, 0);
+}
+
 bool commit(void* p, size_t size) {
   const int saved = errno;
   const bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;

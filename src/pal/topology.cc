@@ -56,6 +56,7 @@ long read_num(const char** p) {
 
 void Topology::init() {
   nr_cpus_ = possible_count("/sys/devices/system/cpu/possible", kMaxCpus);
+  possible_cpus_ = nr_cpus_;
   // Node ids are the OS's; "possible" may include nodes without CPUs or memory.
   nr_nodes_ = possible_count("/sys/devices/system/node/possible", kMaxNodes);
   if (const char* spec = os::env_str("SLUB_TOPOLOGY")) {

@@ -31,6 +31,9 @@ class Topology {
   static void discover();
 
   static int nr_cpus() { return nr_cpus_; }
+  // The machine's possible CPUs, whatever a virtual topology says: the CPU ids the kernel's
+  // rseq area may show.
+  static int possible_cpus() { return possible_cpus_; }
   static int nr_nodes() { return nr_nodes_; }
   static int node_of(int cpu) { return cpu_node_[cpu]; }
   static bool is_virtual() { return virtual_; }
@@ -52,6 +55,7 @@ class Topology {
  private:
   static void fill_virtual_map();
   static inline int nr_cpus_ = 1;
+  static inline int possible_cpus_ = 1;
   static inline int nr_nodes_ = 1;
   static inline int cpus_per_node_ = 1;
   static inline bool virtual_ = false;

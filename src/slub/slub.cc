@@ -1,34 +1,70 @@
-// slub.cc: the SLUB allocator's slow paths, list management, flushing and the flusher thread.
+// slub.cc: the SLUB allocator's slow paths, the sheaves and barns, list management, flushing
+// and the flusher thread.
+//
+// Two per-CPU layers in front of the slabs (core/kmem_cache.h has the structures):
+//   sheaves (the default, today's kernel): per CPU and cache a main sheaf (Pcs, in the CPU
+//     area: the rseq sections of slub_cache.h pop and push it) and a spare (a Sheaf), per node
+//     a barn of full and empty sheaves. Behind them, as in Linux 6.18 with sheaves on, the
+//     CPU's active slab, its per-CPU partial slabs and the node's partial list, which refills
+//     take objects from and flushes give them back to.
+//   classic (SLUB_SHEAVES=0, a cache created with sheaf capacity 0, debug and SLAB caches):
+//     the 2007 design, the CPU freelist of the active slab changed by tid + cmpxchg16b.
+//
+// The object's path with sheaves:
+//   alloc: main sheaf (rseq section, or pcs_locked_pop without rseq) -> __pcs_alloc ->
+//     pcs_alloc_slow: the spare if it holds objects (swap), a full sheaf from the node's barn
+//     (the empty spare goes to the barn), else refill_from_slabs: the CPU slab's freelist and
+//     never-used objects (`fresh`), then ___slab_alloc's sources one slab at a time.
+//   free: main sheaf (rseq section: the page's entry names the cache and node, the object-start
+//     and tag tests passed) -> __pcs_free -> pcs_free_slow: an object of another node goes to
+//     its slab (do_slab_free); else the spare if empty (swap), else the full spare to the barn
+//     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
+//     to their slabs (flush_objects: sorted, one cmpxchg16b per slab).
 //
 // Lock order (outermost first):
 //   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
-//   KmemCacheCpu::lock      a CPU slot's active slab, its per-CPU partial chain, and the right
-//                           to set kTidBusy and store to {freelist, tid} directly
+//   KmemCacheCpu::lock      a CPU slot: its sheaves (the main sheaf closed to the rseq sections
+//                           while held: pcs_stop), active slab, per-CPU partial chain, and in
+//                           the classic mode the right to set kTidBusy and store to
+//                           {freelist, tid} directly
+//   Barn::lock              a node's barn of one cache (taken under a CPU slot's lock by
+//                           refills and frees; by the flusher alone)
 //   KmemCacheNode::list_lock  a node's partial list, nr_partial and each slab's
 //                           on_node_partial
 //   PageAlloc lock, meta lock, CPU-area lock  (leaves)
+// fork takes them in this order (fork_prepare), every slot and barn of every cache.
+//
+// The main sheaf's word (Pcs) is open to the rseq sections or closed. Only a holder of the
+// slot's lock closes it, by compare-and-swap, then fences the slot's CPU unless it runs there,
+// then reads it again: a section's commit (a read-modify-write of the word, not locked) that
+// straddled the compare-and-swap writes the open word back, and the holder closes it again
+// (pcs_stop). With rseq off the word stays closed and the locked paths work on it.
 //
 // What protects the slab's {freelist, counters}: nothing but cmpxchg16b. Every change of a
 // slab's free objects, inuse count or frozen bit is one compare-and-swap of that double word,
-// whoever makes it (the owning CPU refilling, a remote free, deactivation).
+// whoever makes it (the owning CPU refilling, a remote free, a flush, deactivation).
 //
 // Slab states (kernel 6.8 naming), and who may move a slab out of each:
-//   cpu slab      frozen; c->slab of one CPU; objects come from here only. Its owner (c->lock
-//                 held, tid busy) takes remote frees with get_freelist or deactivates it.
+//   cpu slab      frozen; c->slab of one CPU; objects come from here only (with sheaves: into
+//                 the CPU's sheaves, by refills). Its owner (c->lock held, tid busy) takes
+//                 remote frees with get_freelist or deactivates it.
 //   cpu partial   unfrozen, on one CPU's c->partial chain, not on a node list. Reached by the
 //                 freeing CPU adopting a full slab (put_cpu_partial) or by get_partial taking
 //                 extra slabs. Left when the CPU takes it as its cpu slab or drains the chain.
 //   node partial  unfrozen, on_node_partial, on its node's list (list_lock).
 //   full          unfrozen, no free objects, on no list. The first free into it (prior ==
-//                 NULL in __slab_free) makes the freeing CPU adopt it as cpu partial.
+//                 NULL in do_slab_free) makes the freeing CPU adopt it as cpu partial (or, for
+//                 a flush to the node, puts it on the node's list).
 //   empty         inuse == 0; freed to the page allocator when its node already keeps
 //                 min_partial partial slabs, else kept on the node partial list.
-// Debug caches (any of F Z P U T) have no cpu slabs and no cpu partials: each alloc and free
-// takes the node's list_lock (alloc_single_from_partial, free_to_partial_list), so that the
-// checks of the debug mode see a stable slab.
+// Objects in sheaves and barns count as in use in their slabs (the kernel's accounting).
+// Debug caches (any of F Z P U T) have no cpu slabs, cpu partials or sheaves: each alloc and
+// free takes the node's list_lock (alloc_single_from_partial, free_to_partial_list), so that
+// the checks of the debug mode see a stable slab.
 //
-// Lockless paths: slab_alloc and slab_free (slub.h) on the CPU slot's {freelist, tid}; the
-// cmpxchg16b in __slab_free when no list changes.
+// Lockless paths: the rseq sections on the main sheaf (slub_cache.h); in the classic mode
+// slab_alloc_cas and slab_free_cas on the CPU slot's {freelist, tid}; the cmpxchg16b in
+// do_slab_free when no list changes.
 #include "slub/export.h"
 #include "slub/slub_cache.h"
 
@@ -53,12 +89,8 @@
 namespace slub {
 
 constinit std::atomic<int> g_init_state{0};
-SLUB_TLS int t_slow_depth = 0;
 
 namespace {
-
-SLUB_TLS void* t_deferred = nullptr;  // nested frees, linked through their first word
-SLUB_TLS bool t_draining = false;     // drain_deferred is running on this thread
 
 constinit SpinLock g_init_lock;
 constinit std::atomic<bool> g_atfork_done{false};
@@ -87,21 +119,20 @@ void for_each_cpu_slot(const KmemCache* s, F fn) {
 
 // Counts an event on the calling CPU's slot of `s` (slow paths). The entry points of the slow
 // paths make sure the CPU has an area (own_cpu_area) before they take any lock.
-void stat_here(const KmemCache* s, slub_stat_item item) {
-  if (KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current())) stat(c, item);
+void stat_here(const KmemCache* s, slub_stat_item item, uint64_t n = 1) {
+  if (KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current())) stat(c, item, n);
 }
+
+constexpr unsigned kMaxFlush = 64;  // objects grouped by slab at a time (flush_objects)
 
 // ---------------------------------------------------------------------------------------------
 // The CPU slot's {freelist, tid}: taking it for a slow path and publishing it again.
 
-// With c->lock held: marks the slot of `cpu` busy and takes its freelist. Compare-and-swap fast
-// paths that read the old tid fail their swap; those that read the busy tid go slow and wait
-// for the lock. An rseq fast path that read the old tid may still be in its section on `cpu`:
-// unless this thread is itself running on `cpu` now (so any such section was preempted and
-// will restart), the CPU is fenced before the freelist is taken (pal/cpu_id.h).
-void* freeze_cpu_freelist(KmemCacheCpu* c, int cpu) {
+// With c->lock held: marks the slot busy and takes its freelist. Compare-and-swap fast paths
+// that read the old tid fail their swap; those that read the busy tid go slow and wait for the
+// lock. (No rseq section uses this double word: the sheaves' sections use the Pcs slot only.)
+void* freeze_cpu_freelist(KmemCacheCpu* c) {
   __atomic_fetch_or(&c->freelist_tid.hi, kTidBusy, __ATOMIC_SEQ_CST);
-  if (CpuId::rseq_may_be_in_flight() && CpuId::rseq_cpu() != cpu) CpuId::rseq_fence(cpu);
   return reinterpret_cast<void*>(__atomic_exchange_n(&c->freelist_tid.lo, 0, __ATOMIC_ACQ_REL));
 }
 
@@ -190,9 +221,22 @@ void* shuffle_freelist(const KmemCache* s, char* base, unsigned objects) {
   return first;
 }
 
-// A new slab on `node`. With for_cpu, its whole freelist goes to the caller (*freelist) and the
-// slab is frozen with inuse == objects; otherwise the freelist stays on the slab (debug caches).
-PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
+// The page entries of a slab (mm/page_class.h): only sheaf caches' slabs of the preferred
+// order have one (the free fast path's object-start test assumes that order), and only if the
+// cache's tag is in the object's first word (the free fast path's tag test assumes that).
+void set_page_entries(const KmemCache* s, PageDesc* slab) {
+  if (s->sheaf_cap != 0 && slab->order == s->order && s->tag_off == 0 &&
+      cache_index(s) < PageClass::kEntryCaches)
+    PageClass::set(desc_address(slab), slab->order, PageClass::make(cache_index(s), slab->node));
+}
+
+// A new slab on `node`. With for_cpu, its objects go to the caller, the slab frozen with
+// inuse == objects: as a freelist (*freelist), or with `fresh` (sheaves, objects in order) as
+// the range [*fresh, *fresh_end) of objects never used, without a freelist written through
+// them. Otherwise the freelist stays on the slab (debug caches, kmem_cache_alloc_node with
+// sheaves).
+PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist, char** fresh = nullptr,
+                   char** fresh_end = nullptr) {
   unsigned objects = s->objects;
   PageDesc* slab = PageAlloc::alloc(s->order, node, PageKind::kSlab);
   if (slab == nullptr && s->order != s->min_order) {
@@ -208,7 +252,11 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   if (s->ctor != nullptr)
     for (unsigned i = 0; i < objects; ++i) s->ctor(s->object_at(base, i));
   void* first;
-  if (SLUB_UNLIKELY(s->random_seq != nullptr)) {
+  if (fresh != nullptr && s->random_seq == nullptr) {
+    first = nullptr;
+    *fresh = s->object_at(base, 0);
+    *fresh_end = s->object_at(base, objects);
+  } else if (SLUB_UNLIKELY(s->random_seq != nullptr)) {
     first = shuffle_freelist(s, base, objects);
   } else {
     for (unsigned i = 0; i < objects; ++i) {
@@ -228,6 +276,7 @@ PageDesc* new_slab(KmemCache* s, int node, bool for_cpu, void** freelist) {
   KmemCacheNode* n = s->get_node(slab->node);
   n->nr_slabs.fetch_add(1, std::memory_order_relaxed);
   n->total_objects.fetch_add(objects, std::memory_order_relaxed);
+  set_page_entries(s, slab);
   return slab;
 }
 
@@ -239,6 +288,7 @@ void rcu_free_slab(RcuHead* head) {
 }
 
 void discard_slab(KmemCache* s, PageDesc* slab) {
+  if (s->sheaf_cap != 0) PageClass::set(desc_address(slab), slab->order, 0);  // frees go slow
   KmemCacheNode* n = s->get_node(slab->node);
   n->nr_slabs.fetch_sub(1, std::memory_order_relaxed);
   n->total_objects.fetch_sub(slab->ctrs().objects(), std::memory_order_relaxed);
@@ -321,7 +371,7 @@ void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
     tail = p;
     ++count;
     void* next = get_freepointer(s, p);
-    if (SLUB_UNLIKELY(!freeptr_plausible(p, next))) {
+    if (SLUB_UNLIKELY(!freeptr_valid(s, slab, next))) {
       report_bad_freeptr(s, p, next);
       set_freepointer(s, p, nullptr);  // cut here: the objects after it stay allocated
       break;
@@ -350,6 +400,18 @@ void deactivate_slab(KmemCache* s, PageDesc* slab, void* fl) {
   } else {
     stat_here(s, DEACTIVATE_FULL);  // on no list until a free makes it partial
   }
+}
+
+// Sheaves: the active slab's never-used objects go back as part of its freelist `fl` (their
+// free pointers are written now, at deactivation).
+void* take_fresh(const KmemCache* s, KmemCacheCpu* c, void* fl) {
+  for (char* p = c->fresh_end; p > c->fresh;) {
+    p -= s->size;
+    set_freepointer(s, p, fl);
+    fl = p;
+  }
+  c->fresh = c->fresh_end = nullptr;
+  return fl;
 }
 
 // The node's partial list: the first slab becomes the CPU slab (its freelist returned in *fl),
@@ -398,7 +460,8 @@ PageDesc* get_any_partial(KmemCache* s, KmemCacheCpu* c, int node, void** fl) {
 
 // Finds objects for the CPU in SLUB's order. c->lock held, slot busy, CPU freelist empty.
 // `node` is the CPU's node; with `exact` (kmem_cache_alloc_node), objects must come from it.
-void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node, bool exact) {
+// With `fresh` (sheaves), a new slab's objects come as the range c->fresh (nullptr returned).
+void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node, bool exact, bool fresh = false) {
   if (c->slab != nullptr) {
     void* fl = get_freelist(c->slab);  // remote frees to our slab
     if (fl != nullptr) {
@@ -433,7 +496,8 @@ void* ___slab_alloc(KmemCache* s, KmemCacheCpu* c, int node, bool exact) {
   PageDesc* slab = get_partial_node(s, s->get_node(node), c, &fl);
   if (slab == nullptr && !exact) slab = get_any_partial(s, c, node, &fl);
   if (slab == nullptr) {
-    slab = new_slab(s, node, true, &fl);
+    slab = fresh ? new_slab(s, node, true, &fl, &c->fresh, &c->fresh_end)
+                 : new_slab(s, node, true, &fl);
     if (slab != nullptr) stat(c, ALLOC_SLAB);
   }
   if (slab == nullptr) return nullptr;
@@ -511,42 +575,87 @@ void free_to_partial_list(KmemCache* s, PageDesc* slab, void* object, const void
   n->list_lock.unlock();
 }
 
-// With the slot locked and busy: moves the oldest `max` objects of c's sheaf (all if it holds
-// fewer) to out[] and returns how many.
-unsigned take_sheaf(KmemCacheCpu* c, void** out, unsigned max) {
-  Sheaf* sh = c->sheaf;
-  if (sh == nullptr || sh->count == 0) return 0;
-  const unsigned n = sh->count < max ? static_cast<unsigned>(sh->count) : max;
-  memcpy(out, sh->objs, n * sizeof(void*));
-  memmove(sh->objs, sh->objs + n, (sh->count - n) * sizeof(void*));
-  __atomic_store_n(&sh->count, sh->count - n, __ATOMIC_RELAXED);  // the flusher peeks at it
-  return n;
-}
-
-void free_objects(KmemCache* s, void** objs, unsigned n, bool to_node);
+void flush_objects(KmemCache* s, void** objs, unsigned n, bool to_node);
 void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node);
-bool sheaf_free(KmemCache* s, PageDesc* slab, void* object, int cpu);
+void pcs_stop(const KmemCache* s, Pcs* pcs, int cpu);
+// The spare sheaf is changed under c->lock and read without it by the flusher (cpu_holds).
+inline void set_spare(KmemCacheCpu* c, Sheaf* sh) {
+  __atomic_store_n(&c->spare, sh, __ATOMIC_RELAXED);
+}
+void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu);
+void free_sheaf(KmemCache* s, Sheaf* sh);
 
-// Takes c's active slab, partial chain and sheaf off the CPU and returns them to the node lists.
-// c->lock held on entry; released here. Returns 1 if there was anything to flush.
+// Takes c's active slab, partial chain and sheaves off the CPU and returns them to the node
+// lists. c->lock held on entry; released here. Returns 1 if there was anything to flush.
 int flush_cpu_slab_locked(KmemCache* s, KmemCacheCpu* c, int cpu) {
-  void* fl = freeze_cpu_freelist(c, cpu);
+  void* fl = freeze_cpu_freelist(c);
   PageDesc* slab = c->slab;
   PageDesc* partial = c->partial;
-  void* sheaf[kSheafMaxCap];
-  const unsigned in_sheaf = take_sheaf(c, sheaf, ~0u);
+  void* sheaved[2 * kSheafMaxCap];
+  unsigned in_sheaves = 0;
+  Sheaf* spare = nullptr;
+  if (s->sheaf_cap != 0) {
+    Pcs* pcs = pcs_ptr(s, cpu);
+    pcs_stop(s, pcs, cpu);
+    in_sheaves = pcs->count(s->sheaf_cap);
+    memcpy(sheaved, pcs->objs(s->sheaf_cap), in_sheaves * sizeof(void*));
+    pcs->set_count(0);
+    if ((spare = c->spare) != nullptr) {
+      memcpy(sheaved + in_sheaves, spare->objs, spare->count * sizeof(void*));
+      in_sheaves += spare->count;
+      set_spare(c, nullptr);
+    }
+    fl = take_fresh(s, c, fl);
+    __atomic_store_n(&c->events, c->events + 1, __ATOMIC_RELAXED);  // the flusher reads it
+    pcs_start(s, c, pcs, cpu);
+  }
   if (slab != nullptr) stat(c, CPUSLAB_FLUSH);
   __atomic_store_n(&c->slab, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   __atomic_store_n(&c->partial, static_cast<PageDesc*>(nullptr), __ATOMIC_RELAXED);
   publish_cpu_freelist(c, nullptr);
   __atomic_store_n(&c->flush_seen, slot_activity(c), __ATOMIC_RELAXED);
   c->lock.unlock();
+  if (spare != nullptr) free_sheaf(s, spare);
   if (slab != nullptr) deactivate_slab(s, slab, fl);  // CPUSLAB_FLUSH
   if (partial != nullptr) put_partials(s, partial);
   // To the node lists, not to this CPU's partial chain: a shrink that flushed this CPU
   // already must find them there.
-  free_objects(s, sheaf, in_sheaf, true);
-  return slab != nullptr || partial != nullptr || in_sheaf != 0;
+  flush_objects(s, sheaved, in_sheaves, true);
+  return slab != nullptr || partial != nullptr || in_sheaves != 0;
+}
+
+// Flushes the barns of `s`: their full sheaves' objects to the slabs, their sheaves freed.
+// With `idle_only`, only barns not used since the last call (the flusher). g_slab_mutex held.
+void flush_barns(KmemCache* s, bool idle_only) {
+  if (s->sheaf_cap == 0) return;
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    Barn* barn = &s->node[i]->barn;
+    Sheaf* full;
+    Sheaf* empty;
+    {
+      LockGuard g(barn->lock);
+      if (idle_only && barn->uses != barn->uses_seen) {
+        barn->uses_seen = barn->uses;
+        continue;
+      }
+      full = barn->full;
+      empty = barn->empty;
+      barn->full = barn->empty = nullptr;
+      __atomic_store_n(&barn->nr_full, 0u, __ATOMIC_RELAXED);
+      __atomic_store_n(&barn->nr_empty, 0u, __ATOMIC_RELAXED);
+    }
+    while (full != nullptr) {
+      Sheaf* next = full->next;
+      flush_objects(s, full->objs, full->count, true);
+      free_sheaf(s, full);
+      full = next;
+    }
+    while (empty != nullptr) {
+      Sheaf* next = empty->next;
+      free_sheaf(s, empty);
+      empty = next;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,9 +693,9 @@ void* flusher_main(void*) {
 }
 
 void drain_deferred() {
-  while (t_deferred != nullptr) {
-    void* p = t_deferred;
-    t_deferred = *static_cast<void**>(p);
+  while (t_thread.deferred != nullptr) {
+    void* p = t_thread.deferred;
+    t_thread.deferred = *static_cast<void**>(p);
     PageDesc* d = PageMap::desc_of(p);
     if (d == nullptr) {
       if (HugeHeader* h = PageAlloc::huge_header(p)) PageAlloc::huge_free(h);
@@ -606,10 +715,13 @@ void init_slow() {
   }
   g_init_state.store(1, std::memory_order_relaxed);
   g_init_ns = os::now_ns();
+  CpuId::set_stop_hook(close_all_sheaves);
   CpuId::init();
   Topology::init();
   PageAlloc::init();
-  debug_init();  // SLUB_DEBUG applies to the kmalloc caches too
+  PageClass::init();  // the free fast path's page entries (none: frees take the slow path)
+  cpu_areas_init();   // the real CPUs' areas (none: no sheaves)
+  debug_init();       // SLUB_DEBUG applies to the kmalloc caches too
   merge_init();
   g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
   g_export = os::env_long("SLUB_EXPORT", 1) != 0;
@@ -617,12 +729,13 @@ void init_slow() {
   g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
   {
     LockGuard g(g_slab_mutex);
-    if (!kmalloc_init()) os::fatal("slub: cannot create the kmalloc caches\n");
     // SLUB_ALLOCATOR=slab: the SLAB clone behind malloc and behind every cache created.
     const char* kind = os::env_str("SLUB_ALLOCATOR");
     g_default_slab = kind != nullptr && strcmp(kind, "slab") == 0;
     if (kind != nullptr && !g_default_slab && strcmp(kind, "slub") != 0)
       os::print("slub: SLUB_ALLOCATOR=%s ignored (slub or slab)\n", kind);
+    if (!kmalloc_init(g_default_slab ? SLAB_QUEUED : 0))
+      os::fatal("slub: cannot create the kmalloc caches\n");
     for (unsigned i = 0; g_default_slab && i < kNumKmalloc; ++i)
       if (!slab::open(&g_kmalloc_caches[i])) os::fatal("slub: cannot create the SLAB caches\n");
   }
@@ -630,7 +743,7 @@ void init_slow() {
   g_init_lock.unlock();
   // The real CPU-to-node map and distances from hwloc, which allocates: the allocator is ready
   // and no lock is held. Until it answers, every CPU counts as on node 0.
-  if (t_slow_depth == 0) Topology::discover();
+  if (t_thread.slow_depth == 0) Topology::discover();
   // pthread_atfork may call malloc; everything is ready by now.
   if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -647,16 +760,16 @@ void ensure_init() {
 ReentryGuard::~ReentryGuard() {
   // The deferred frees run at depth 0, each in its own guard (so each is a normal free); a
   // signal handler that frees meanwhile adds to the list, which the loop keeps draining.
-  if (--t_slow_depth == 0 && t_deferred != nullptr && !t_draining) {
-    t_draining = true;
+  if (--t_thread.slow_depth == 0 && t_thread.deferred != nullptr && !t_thread.draining) {
+    t_thread.draining = true;
     drain_deferred();
-    t_draining = false;
+    t_thread.draining = false;
   }
 }
 
 void defer_free(void* p) {
-  *static_cast<void**>(p) = t_deferred;
-  t_deferred = p;
+  *static_cast<void**>(p) = t_thread.deferred;
+  t_thread.deferred = p;
 }
 
 void* emergency_alloc(size_t size) {
@@ -667,8 +780,72 @@ void* __slab_alloc(KmemCache* s, size_t orig_size) {
   return __slab_alloc_node(s, orig_size, -1);
 }
 
+namespace {
+// kmem_cache_alloc_node with sheaves (which hold objects of any node): one object of `node`
+// from its partial list, or from a new slab of that node, which then joins the list. No lock
+// held on entry.
+void* alloc_from_node(KmemCache* s, int node) {
+  KmemCacheNode* n = s->get_node(node);
+  {
+    LockGuard g(n->list_lock);
+    while (!n->partial.empty()) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(n->partial.next);
+      for (;;) {
+        void* object = slab->slab_freelist();
+        const SlabCounters old = slab->ctrs();
+        if (object == nullptr) break;  // taken full meanwhile (remote frees refill it later)
+        void* next = get_freepointer(s, object);
+        if (SLUB_UNLIKELY(!freeptr_valid(s, slab, next))) {
+          report_bad_freeptr(s, object, next);
+          next = nullptr;
+        }
+        const SlabCounters nw = SlabCounters::make(old.inuse() + 1, old.objects(), false);
+        if (cmpxchg_slab(slab, object, old, next, nw)) {
+          if (next == nullptr) remove_partial(n, slab);
+          stat_here(s, ALLOC_FROM_PARTIAL);
+          return object;
+        }
+      }
+      remove_partial(n, slab);
+    }
+  }
+  void* object = nullptr;
+  PageDesc* slab = new_slab(s, node, false, &object);
+  if (slab == nullptr) return nullptr;
+  stat_here(s, ALLOC_SLAB);
+  // The new slab is ours alone until it is listed: its first object is taken first.
+  object = slab->freelist;
+  slab->freelist = get_freepointer(s, object);
+  slab->counters = SlabCounters::make(1, slab->ctrs().objects(), false).raw;
+  if (slab->freelist != nullptr) {
+    KmemCacheNode* m = s->get_node(slab->node);
+    LockGuard g(m->list_lock);
+    add_partial(m, slab, false);
+  }
+  return object;
+}
+}  // namespace
+
 void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
   ensure_init();
+  if (s->pcs_base != 0) {  // sheaves (a classic fast path may lead here before start-up)
+    if (want_node < 0) return __pcs_alloc(s, orig_size);
+    void* object = nullptr;
+    {
+      ReentryGuard guard;
+      if (guard.nested()) return emergency_alloc(s->object_size);
+      const int cpu = CpuId::current();
+      get_cpu_area(cpu);  // for the counters
+      if (want_node != Topology::node_of(cpu)) stat_here(s, ALLOC_NODE_MISMATCH);
+      object = alloc_from_node(s, want_node);
+    }
+    if (object != nullptr)
+      store_tag(pcs_tag_word(s, object), 0);
+    else
+      errno = ENOMEM;
+    maybe_start_flusher();
+    return object;
+  }
   void* object = nullptr;
   {
     ReentryGuard guard;
@@ -692,7 +869,7 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     } else {
       KmemCacheCpu* c = per_cpu_ptr(s, cpu);
       c->lock.lock();
-      void* fl = freeze_cpu_freelist(c, cpu);  // frees may have refilled it since the fast path
+      void* fl = freeze_cpu_freelist(c);  // frees may have refilled it since the fast path
       if (exact && c->slab != nullptr && c->slab->node != node) {
         stat(c, ALLOC_NODE_MISMATCH);  // the kernel deactivates the CPU slab, and so do we
         PageDesc* old = c->slab;
@@ -700,25 +877,17 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
         deactivate_slab(s, old, fl);
         fl = nullptr;
       }
-      Sheaf* sh = c->sheaf;
-      if (fl == nullptr && !exact && sh != nullptr && sh->count != 0) {
-        // Without rseq the fast paths leave the sheaf alone: the slow path empties it.
-        object = sh->objs[sh->count - 1];
-        __atomic_store_n(&sh->count, sh->count - 1, __ATOMIC_RELAXED);
-        publish_cpu_freelist(c, nullptr);
-      } else {
-        if (fl == nullptr) fl = ___slab_alloc(s, c, node, exact);
-        void* next = nullptr;
-        if (fl != nullptr) {
-          object = fl;
-          next = get_freepointer(s, object);
-          if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) {
-            report_bad_freeptr(s, object, next);
-            next = nullptr;  // the rest of the list is lost, not followed
-          }
+      if (fl == nullptr) fl = ___slab_alloc(s, c, node, exact);
+      void* next = nullptr;
+      if (fl != nullptr) {
+        object = fl;
+        next = get_freepointer(s, object);
+        if (SLUB_UNLIKELY(!freeptr_valid(s, c->slab, next))) {
+          report_bad_freeptr(s, object, next);
+          next = nullptr;  // the rest of the list is lost, not followed
         }
-        publish_cpu_freelist(c, next);
       }
+      publish_cpu_freelist(c, next);
       c->lock.unlock();
     }
   }
@@ -728,12 +897,10 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
   return object;
 }
 
-// The compare-and-swap fast paths (slub_cache.h): about 15 instructions and one locked
-// cmpxchg16b each; used where rseq is not (valgrind, SLUB_RSEQ=0, virtual CPUs). While rseq is
-// being stopped an rseq section may still commit on any CPU: they leave the slot alone then
-// and go slow (the slow path fences).
+// The classic mode's compare-and-swap fast paths (slub_cache.h): about 15 instructions and one
+// locked cmpxchg16b each.
 void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
-  while (SLUB_LIKELY(!CpuId::rseq_may_be_in_flight())) {
+  for (;;) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
@@ -752,8 +919,32 @@ void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
   return __slab_alloc(s, orig_size);
 }
 
+// kmem_cache_alloc_node in the classic mode: the fast path when the CPU slab is on `node` (the
+// kernel's node_match); otherwise the slow path deactivates it and finds a slab of that node.
+// The CPU slab is read after the tid, so a change of slab fails the swap.
+void* slab_alloc_node_cas(KmemCache* s, size_t orig_size, int node) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) break;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    PageDesc* slab = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (object == nullptr || (tid & kTidBusy) || slab == nullptr || slab->node != node) break;
+    void* next = get_freepointer_safe(s, object);
+    if (!freeptr_plausible(object, next)) break;
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (cmpxchg16b(&c->freelist_tid, expected,
+                   {reinterpret_cast<uint64_t>(next), tid + kTidStep})) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
+  return __slab_alloc_node(s, orig_size, node);
+}
+
 void slab_free_cas(KmemCache* s, PageDesc* slab, void* object) {
-  while (SLUB_LIKELY(!CpuId::rseq_may_be_in_flight())) {
+  for (;;) {
     KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
     if (SLUB_UNLIKELY(c == nullptr)) break;
     uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
@@ -802,17 +993,19 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     free_to_partial_list(s, slab, object, caller, handle);
     return;
   }
-  // The rseq fast path found no room in the sheaf (or none yet, or the slot busy).
-  if (s->sheaf_cap != 0 && CpuId::rseq_fast() && sheaf_free(s, slab, object, cpu)) return;
+  // (A cache with sheaves gets here for a free deferred from a signal handler: to the slab.)
   do_slab_free(s, slab, object, false);
 }
 
 namespace {
 
-// Frees `object` to its slab (the kernel's __slab_free proper): one cmpxchg16b, plus list work
-// when the slab becomes partial or empty. A full slab that gets its first free object joins the
-// calling CPU's partial chain, or with `to_node` (or no CPU partials) its node's partial list.
-void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
+// Frees the chain head..tail of `cnt` objects of `slab`, linked through their free pointers,
+// to the slab (the kernel's __slab_free proper, for a detached freelist as its bulk free does):
+// one cmpxchg16b, plus list work when the slab becomes partial or empty. A full slab that gets
+// free objects joins the calling CPU's partial chain, or with `to_node` (or no CPU partials)
+// its node's partial list.
+void do_slab_free(KmemCache* s, PageDesc* slab, void* head, void* tail, unsigned cnt,
+                  bool to_node) {
   const bool cpu_partial = s->has_cpu_partial() && !to_node;
   KmemCacheNode* n = nullptr;
   bool on_node_partial = false;
@@ -826,13 +1019,12 @@ void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
     }
     prior = slab->slab_freelist();
     SlabCounters old = slab->ctrs();
-    if (SLUB_UNLIKELY(prior == object)) {
-      if (n != nullptr) n->list_lock.unlock();
-      report_double_free(s, object);
+    if (SLUB_UNLIKELY(prior == head)) {
+      report_double_free(s, head);
       return;
     }
-    set_freepointer(s, object, prior);
-    nw = SlabCounters::make(old.inuse() - 1, old.objects(), old.frozen());
+    set_freepointer(s, tail, prior);
+    nw = SlabCounters::make(old.inuse() - cnt, old.objects(), old.frozen());
     was_frozen = old.frozen();
     if ((nw.inuse() == 0 || prior == nullptr) && !was_frozen) {
       // Needs list work: empty (maybe freed) or full -> partial without cpu partials.
@@ -842,12 +1034,12 @@ void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
         on_node_partial = slab->on_node_partial;
       }
     }
-    if (cmpxchg_slab(slab, prior, old, object, nw)) break;
+    if (cmpxchg_slab(slab, prior, old, head, nw)) break;
     stat_here(s, CMPXCHG_DOUBLE_FAIL);
   }
   if (n == nullptr) {
     if (was_frozen) {
-      stat_here(s, FREE_FROZEN);  // the owner picks it up in get_freelist
+      stat_here(s, FREE_FROZEN);  // the owner picks them up in get_freelist
     } else if (cpu_partial && prior == nullptr) {
       stat_here(s, CPU_PARTIAL_FREE);  // the freeing CPU adopts the full slab
       put_cpu_partial(s, slab);
@@ -874,79 +1066,468 @@ void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
   n->list_lock.unlock();
 }
 
-// Frees a batch taken from a sheaf. Each free is a locked cmpxchg16b on a slab descriptor that
-// is most likely not in the cache (the objects come from random slabs), and a locked
-// instruction waits for the misses before it: the descriptors and the objects' free-pointer
-// words are fetched first, all at once, so that their misses overlap instead of queueing.
-void free_objects(KmemCache* s, void** objs, unsigned n, bool to_node) {
-  PageDesc* descs[kSheafMaxCap];
-  for (unsigned i = 0; i < n; ++i) {
-    descs[i] = PageMap::desc_of(objs[i]);
-    __builtin_prefetch(descs[i], 1);
-    __builtin_prefetch(static_cast<char*>(objs[i]) + s->offset, 1);
-  }
-  for (unsigned i = 0; i < n; ++i) do_slab_free(s, descs[i], objs[i], to_node);
+void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
+  do_slab_free(s, slab, object, object, 1, to_node);
 }
 
-// The slow half of a free with sheaves: with the slot locked and busy, the object goes on the
-// CPU freelist if its slab has become the active one, else on the sheaf, made now if the CPU
-// has none; a full sheaf first gives its older half back to the slabs (after the unlock).
-// False when there is no memory for a sheaf (the caller frees to the slab).
-bool sheaf_free(KmemCache* s, PageDesc* slab, void* object, int cpu) {
-  KmemCacheCpu* c = per_cpu_ptr(s, cpu);
-  if (c == nullptr) return false;
-  // A small object of another CPU's active slab: to the slab, as rseq_free decides.
-  if (s->size < kSheafSmallObject && slab->ctrs().frozen() &&
-      slab != __atomic_load_n(&c->slab, __ATOMIC_RELAXED))
-    return false;
-  Sheaf* fresh = nullptr;
-  if (__atomic_load_n(&c->sheaf, __ATOMIC_RELAXED) == nullptr) {
-    fresh = static_cast<Sheaf*>(meta::alloc(sheaf_bytes(s->sheaf_cap)));
-    if (fresh == nullptr) return false;
-    fresh->cap = s->sheaf_cap;
-    fresh->small = s->size < kSheafSmallObject;
-  }
-  void* evicted[kSheafMaxCap];
-  unsigned n_evicted = 0;
-  bool twice = false;
-  c->lock.lock();
-  void* fl = freeze_cpu_freelist(c, cpu);
-  if (c->sheaf == nullptr) {
-    __atomic_store_n(&c->sheaf, fresh, __ATOMIC_RELAXED);
-    fresh = nullptr;
-  }
-  Sheaf* sh = c->sheaf;
-  if (slab == c->slab) {
-    twice = fl == object;
-    if (!twice) {
-      set_freepointer(s, object, fl);
-      fl = object;
+// Frees `n` objects of `s` (a flushed sheaf: of random slabs) to their slabs, one freelist
+// update per slab: the objects are grouped by slab (their descriptors fetched first, all at
+// once, so that the misses overlap), each group linked through its free pointers and given to
+// its slab by one cmpxchg16b (the kernel's build_detached_freelist). No lock held.
+void flush_objects(KmemCache* s, void** objs, unsigned n, bool to_node) {
+  if (n == 0) return;
+  stat_here(s, SHEAF_FLUSH, n);
+  PageDesc* descs[kMaxFlush];
+  for (unsigned done = 0; done < n;) {
+    const unsigned k = n - done < kMaxFlush ? n - done : kMaxFlush;
+    void** o = objs + done;
+    for (unsigned i = 0; i < k; ++i) {
+      descs[i] = PageMap::desc_of(o[i]);
+      __builtin_prefetch(descs[i], 1);
     }
-  } else {
-    twice = sh->count != 0 && sh->objs[sh->count - 1] == object;
-    if (!twice) {
-      if (sh->count == sh->cap) {
-        n_evicted = take_sheaf(c, evicted, static_cast<unsigned>(sh->cap + 1) / 2);
+    // Insertion sort by descriptor (at most kMaxFlush entries), objects along.
+    for (unsigned i = 1; i < k; ++i)
+      for (unsigned j = i; j > 0 && descs[j] < descs[j - 1]; --j) {
+        PageDesc* d = descs[j];
+        descs[j] = descs[j - 1];
+        descs[j - 1] = d;
+        void* t = o[j];
+        o[j] = o[j - 1];
+        o[j - 1] = t;
       }
-      sh->objs[sh->count] = object;
-      __atomic_store_n(&sh->count, sh->count + 1, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < k;) {
+      unsigned e = i + 1;
+      while (e < k && descs[e] == descs[i]) {
+        set_freepointer(s, o[e - 1], o[e]);  // o[i] -> o[i+1] -> ... -> o[e]
+        ++e;
+      }
+      do_slab_free(s, descs[i], o[i], o[e - 1], e - i, to_node);
+      i = e;
     }
+    done += k;
   }
-  publish_cpu_freelist(c, fl);
-  c->lock.unlock();
-  if (fresh != nullptr) meta::free(fresh, sheaf_bytes(s->sheaf_cap));
-  if (twice) report_double_free(s, object);
-  free_objects(s, evicted, n_evicted, false);
-  return true;
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// Sheaves: the slow paths of the rseq fast paths in slub_cache.h.
+//
+// A CPU's sheaves of a cache are guarded by its KmemCacheCpu's lock (the refill source, the
+// CPU slab, is under it too). A lock holder first stops the main sheaf for the rseq sections
+// (pcs_stop: cap = 0, then, unless it runs on that CPU itself, a membarrier fence of that CPU,
+// after which no section in flight there can commit), works on it with plain loads and stores,
+// and opens it again (pcs_start: count, expect, then cap, unless rseq is off). With rseq off
+// (valgrind, ThreadSanitizer, SLUB_RSEQ=0, virtual CPUs) every operation is such a locked one.
+
+namespace {
+
+// Closes the slot's word to the rseq sections: an open word is replaced by a closed one with
+// the same count (compare-and-swap). True if it was open.
+bool pcs_close(const KmemCache* s, Pcs* pcs) {
+  uint64_t w = pcs->load();
+  while (Pcs::is_open(w)) {
+    if (__atomic_compare_exchange_n(&pcs->word, &w,
+                                    Pcs::closed_word(Pcs::count_of(w, s->sheaf_cap)), false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+      return true;
+  }
+  return false;
+}
+
+// Closes the slot and makes sure no section can commit to it any more: unless running on the
+// slot's CPU, fences it. A section in flight at the close may have committed before the fence:
+// its add or subtract then either moved the closed word's low half by one (count() folds that
+// in), or, when its read-modify-write straddled the compare-and-swap, wrote back the open word
+// it had read, changed by one. That undoes the close, so the word is read again after the
+// fence and closed again if it is open.
+void pcs_stop(const KmemCache* s, Pcs* pcs, int cpu) {
+  for (;;) {
+    pcs_close(s, pcs);
+    if (CpuId::rseq_may_be_in_flight() && CpuId::rseq_cpu() != cpu) CpuId::rseq_fence(cpu);
+    if (!Pcs::is_open(pcs->load())) return;
+  }
+}
+
+// Opens the slot again (c->lock held), unless rseq is off: its node may have changed (hwloc's
+// answer came late).
+void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu) {
+  const unsigned n = pcs->count(s->sheaf_cap);
+  c->expect = PageClass::make(cache_index(s), static_cast<unsigned>(Topology::node_of(cpu)));
+  SLUB_TSAN_RELEASE(pcs);
+  if (!CpuId::rseq_fast()) return pcs->set_count(n);
+  __atomic_store_n(&pcs->word, Pcs::open_word(n, s->sheaf_cap, c->expect), __ATOMIC_RELEASE);
+}
+
+Sheaf* new_sheaf(KmemCache* s) {
+  auto* sh = static_cast<Sheaf*>(meta::alloc(sheaf_bytes(s->sheaf_cap)));
+  if (sh == nullptr) return nullptr;
+  sh->cap = s->sheaf_cap;
+  stat_here(s, SHEAF_ALLOC);
+  return sh;
+}
+
+void free_sheaf(KmemCache* s, Sheaf* sh) {
+  meta::free(sh, sheaf_bytes(sh->cap));
+  stat_here(s, SHEAF_FREE);
+}
+
+void copy_objects(void** dst, void* const* src, unsigned n) {
+  memcpy(dst, src, n * sizeof(void*));
+}
+
+// Refills the empty main sheaf from the slabs (c->lock held, slot stopped): the CPU slab's
+// freelist and never-used objects, then the slabs ___slab_alloc finds (its remote frees, CPU
+// partial slabs, the node's and other nodes' partial lists, a new slab, whose objects come as a
+// range: no freelist walk). A freelist is walked once, each free pointer checked before it is
+// followed (freeptr_valid) and the next object's free-pointer word fetched ahead.
+unsigned refill_from_slabs(KmemCache* s, KmemCacheCpu* c, void** out, unsigned want, int node) {
+  unsigned n = 0;
+  while (n < want) {
+    void* fl = reinterpret_cast<void*>(c->freelist_tid.lo);
+    if (fl != nullptr) {
+      PageDesc* slab = c->slab;
+      while (fl != nullptr && n < want) {
+        void* next = get_freepointer(s, fl);
+        if (SLUB_UNLIKELY(!freeptr_valid(s, slab, next))) {
+          report_bad_freeptr(s, fl, next);
+          next = nullptr;  // the rest of the list is dropped, not followed
+        }
+        if (next != nullptr) __builtin_prefetch(static_cast<char*>(next) + s->offset);
+        out[n++] = fl;
+        fl = next;
+      }
+      c->freelist_tid.lo = reinterpret_cast<uint64_t>(fl);
+      continue;
+    }
+    if (c->fresh < c->fresh_end) {
+      while (c->fresh < c->fresh_end && n < want) {
+        out[n++] = c->fresh;
+        c->fresh += s->size;
+      }
+      continue;
+    }
+    fl = ___slab_alloc(s, c, node, false, true);
+    if (fl == nullptr && c->fresh == c->fresh_end) break;  // no memory
+    c->freelist_tid.lo = reinterpret_cast<uint64_t>(fl);
+  }
+  if (n != 0) stat(c, SHEAF_REFILL, n);
+  return n;
+}
+
+// The main sheaf is empty (c->lock held, slot stopped): the spare's objects if it has any,
+// else a full sheaf from the barn (the spare, empty, goes to the barn in its place), else a
+// refill from the slabs.
+void pcs_fill_main(KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int node) {
+  Sheaf* spare = c->spare;
+  if (spare != nullptr && spare->count != 0) {
+    copy_objects(pcs->objs(s->sheaf_cap), spare->objs, spare->count);
+    pcs->set_count(spare->count);
+    spare->count = 0;
+    stat(c, SHEAF_SWAP);
+    return;
+  }
+  Barn* barn = &s->get_node(node)->barn;
+  Sheaf* full = nullptr;
+  Sheaf* unwanted = nullptr;  // an empty spare the barn has no room for
+  if (__atomic_load_n(&barn->nr_full, __ATOMIC_RELAXED) != 0) {
+    LockGuard g(barn->lock);
+    if ((full = barn->full) != nullptr) {
+      barn->full = full->next;
+      __atomic_store_n(&barn->nr_full, barn->nr_full - 1, __ATOMIC_RELAXED);
+      barn->uses++;
+      if (spare != nullptr) {
+        set_spare(c, nullptr);
+        if (barn->nr_empty < kBarnMaxEmpty) {
+          spare->next = barn->empty;
+          barn->empty = spare;
+          __atomic_store_n(&barn->nr_empty, barn->nr_empty + 1, __ATOMIC_RELAXED);
+        } else {
+          unwanted = spare;
+        }
+      }
+    }
+  }
+  if (full != nullptr) {
+    copy_objects(pcs->objs(s->sheaf_cap), full->objs, full->count);
+    pcs->set_count(full->count);
+    full->count = 0;
+    set_spare(c, full);  // now empty
+    stat(c, BARN_GET);
+    if (unwanted != nullptr) free_sheaf(s, unwanted);
+    return;
+  }
+  stat(c, BARN_GET_FAIL);
+  pcs->set_count(refill_from_slabs(s, c, pcs->objs(s->sheaf_cap), s->sheaf_cap, node));
+}
+
+// The main sheaf is full (c->lock held, slot stopped): its objects go to an empty spare; a
+// spare that holds objects goes to the barn first and an empty sheaf from the barn (or a new
+// one) takes its place; when the barn is full, the spare's objects are flushed to their slabs
+// instead (into flush[], which the caller frees after the unlock; the count returned).
+unsigned pcs_make_room(KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int node, void** flush) {
+  unsigned flushed = 0;
+  const unsigned n = pcs->count(s->sheaf_cap);
+  void** objs = pcs->objs(s->sheaf_cap);
+  Sheaf* spare = c->spare;
+  if (spare == nullptr || spare->count != 0) {
+    Barn* barn = &s->get_node(node)->barn;
+    Sheaf* empty = nullptr;
+    bool put = false;
+    {
+      LockGuard g(barn->lock);
+      if (spare != nullptr && barn->nr_full < kBarnMaxFull) {
+        spare->next = barn->full;
+        barn->full = spare;
+        __atomic_store_n(&barn->nr_full, barn->nr_full + 1, __ATOMIC_RELAXED);
+        barn->uses++;
+        put = true;
+      }
+      if ((put || spare == nullptr) && (empty = barn->empty) != nullptr) {
+        barn->empty = empty->next;
+        __atomic_store_n(&barn->nr_empty, barn->nr_empty - 1, __ATOMIC_RELAXED);
+      }
+    }
+    if (spare != nullptr && !put) {  // the barn is full: the spare's objects to their slabs
+      stat(c, BARN_PUT_FAIL);
+      copy_objects(flush, spare->objs, spare->count);
+      flushed = spare->count;
+      spare->count = 0;
+      empty = spare;
+    } else {
+      if (put) stat(c, BARN_PUT);
+      if (empty == nullptr) empty = new_sheaf(s);
+    }
+    set_spare(c, empty);
+    if (empty == nullptr) {  // no memory for a sheaf: the main sheaf's objects to the slabs
+      copy_objects(flush + flushed, objs, n);
+      flushed += n;
+      pcs->set_count(0);
+      return flushed;
+    }
+    empty->count = 0;
+  }
+  copy_objects(c->spare->objs, objs, n);
+  c->spare->count = n;
+  pcs->set_count(0);
+  stat(c, SHEAF_SWAP);
+  return flushed;
+}
+
+}  // namespace
+
+namespace {
+// Frees a signal handler deferred while the thread held a slot (out of line).
+SLUB_NOINLINE void drain_after_locked() {
+  if (t_thread.deferred == nullptr || t_thread.draining) return;
+  t_thread.draining = true;
+  drain_deferred();
+  t_thread.draining = false;
+}
+
+// Without rseq (valgrind, ThreadSanitizer, SLUB_RSEQ=0, old kernels, virtual CPUs) the sheaves
+// are used under the slot's lock: the slot of the thread's CPU as last looked up (t_thread.area,
+// kept for a few hundred calls, as the CPU id itself is without rseq), a trylock, a pop or push
+// on the closed word (Pcs: the count in its high half, its low half kClosedLow), the unlock.
+// Marked as a slow path in progress, so that a signal handler's allocation goes to the slow
+// path's reentrant branch instead of waiting for this lock. nullptr or false when the caller
+// must take the slow path: no area looked up, a recheck due, contended, empty or full, a
+// word to normalize, or another node's object.
+SLUB_FAST_PATH Pcs* locked_slot(const KmemCache* s, KmemCacheCpu** cp) {
+  ThreadState& t = t_thread;
+  char* area = t.area;
+  if (SLUB_UNLIKELY(area == nullptr || --t.cached_left <= 0 || t.slow_depth != 0)) return nullptr;
+  auto* c = reinterpret_cast<KmemCacheCpu*>(area + s->cpu_off);
+  t.slow_depth = 1;
+  if (SLUB_UNLIKELY(!c->lock.try_lock_now())) {
+    t.slow_depth = 0;
+    return nullptr;
+  }
+  *cp = c;
+  return reinterpret_cast<Pcs*>(area + s->pcs_off);
+}
+
+SLUB_FAST_PATH void locked_slot_done(KmemCacheCpu* c) {
+  c->lock.unlock();
+  t_thread.slow_depth = 0;
+  if (SLUB_UNLIKELY(t_thread.deferred != nullptr)) drain_after_locked();
+}
+
+SLUB_FAST_PATH void* pcs_locked_pop(const KmemCache* s) {
+  KmemCacheCpu* c;
+  Pcs* pcs = locked_slot(s, &c);
+  if (SLUB_UNLIKELY(pcs == nullptr)) return nullptr;
+  const uint64_t w = __atomic_load_n(&pcs->word, __ATOMIC_RELAXED);
+  const unsigned n = static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed;
+  void* object = nullptr;
+  if (SLUB_LIKELY(static_cast<uint32_t>(w) == Pcs::kClosedLow && n != 0)) {
+    object = pcs->objs(s->sheaf_cap)[n - 1];
+    __atomic_store_n(&pcs->word, w - (uint64_t{1} << 32), __ATOMIC_RELAXED);  // count - 1
+  }
+  locked_slot_done(c);
+  return object;
+}
+
+SLUB_FAST_PATH bool pcs_locked_push(const KmemCache* s, void* p, uint32_t entry) {
+  KmemCacheCpu* c;
+  Pcs* pcs = locked_slot(s, &c);
+  if (SLUB_UNLIKELY(pcs == nullptr)) return false;
+  const uint64_t w = __atomic_load_n(&pcs->word, __ATOMIC_RELAXED);
+  const unsigned n = static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed;
+  const bool ok =
+      static_cast<uint32_t>(w) == Pcs::kClosedLow && n < s->sheaf_cap && c->expect == entry;
+  if (SLUB_LIKELY(ok)) {
+    pcs->objs(s->sheaf_cap)[n] = p;
+    __atomic_store_n(&pcs->word, w + (uint64_t{1} << 32), __ATOMIC_RELAXED);  // count + 1
+  }
+  locked_slot_done(c);
+  return ok;
+}
+
+constexpr int kLockedAreaCalls = 256;  // locked fast paths before the CPU is looked up again
+
+// After a slow path on `cpu`'s slot: the locked fast paths use that CPU's area for a while.
+void note_thread_area(int cpu) {
+  if (CpuId::rseq_fast()) return;
+  t_thread.area = g_cpu_area[cpu].load(std::memory_order_acquire);
+  if (t_thread.cached_left <= 0) t_thread.cached_left = kLockedAreaCalls;
+}
+
+SLUB_SLOW_PATH void* pcs_alloc_slow(KmemCache* s, size_t orig_size);
+SLUB_SLOW_PATH void pcs_free_slow(KmemCache* s, void* p, uint32_t entry);
+}  // namespace
+
+void* __pcs_alloc(KmemCache* s, size_t orig_size) {
+  if (!CpuId::rseq_fast()) {
+    if (void* object = pcs_locked_pop(s); SLUB_LIKELY(object != nullptr)) {
+      store_tag(pcs_tag_word(s, object), 0);
+      return object;
+    }
+  }
+  return pcs_alloc_slow(s, orig_size);
+}
+
+void __pcs_free(void* p, uint32_t entry, KmemCache* s) {
+  if (!CpuId::rseq_fast() && pcs_locked_push(s, p, entry)) return;
+  pcs_free_slow(s, p, entry);
+}
+
+namespace {
+void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
+  ensure_init();
+  void* object = nullptr;
+  {
+    ReentryGuard guard;
+    if (guard.nested()) return emergency_alloc(s->object_size);
+    const int cpu = CpuId::current();
+    if (get_cpu_area(cpu) == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    KmemCacheCpu* c = per_cpu_ptr(s, cpu);
+    Pcs* pcs = pcs_ptr(s, cpu);
+    c->lock.lock();
+    pcs_stop(s, pcs, cpu);
+    __atomic_store_n(&c->events, c->events + 1, __ATOMIC_RELAXED);  // the flusher reads it
+    if (pcs->count(s->sheaf_cap) == 0) {
+      stat(c, ALLOC_SLOWPATH);
+      pcs_fill_main(s, c, pcs, Topology::node_of(cpu));
+    }
+    if (const unsigned n = pcs->count(s->sheaf_cap); n != 0) {
+      object = pcs->objs(s->sheaf_cap)[n - 1];
+      pcs->set_count(n - 1);
+    }
+    pcs_start(s, c, pcs, cpu);
+    note_thread_area(cpu);
+    c->lock.unlock();
+  }
+  if (object != nullptr) {
+    store_tag(pcs_tag_word(s, object), 0);
+  } else {
+    errno = ENOMEM;
+  }
+  (void)orig_size;
+  maybe_start_flusher();
+  return object;
+}
+
+}  // namespace
+
+void* __pcs_kmalloc(size_t size) {
+  return __pcs_alloc(&g_kmalloc_caches[kmalloc_index(size)], size);
+}
+
+namespace {
+void pcs_free_slow(KmemCache* s, void* p, uint32_t entry) {
+  void* flush[2 * kSheafMaxCap + 1];
+  unsigned flushed = 0;
+  KmemCache* cache = s;
+  {
+    ReentryGuard guard;
+    if (guard.nested()) {
+      defer_free(p);  // the deferred free goes to the slab (__slab_free)
+      return;
+    }
+    const int cpu = CpuId::current();
+    if (get_cpu_area(cpu) == nullptr) {  // no memory for this CPU's area: to the slab
+      do_slab_free(s, PageMap::desc_of(p), p, true);
+      return;
+    }
+    const int node = Topology::node_of(cpu);
+    if (static_cast<int>(PageClass::node(entry)) != node) {
+      // Another node's object goes to its slab, never into this node's sheaves or barn.
+      stat_here(s, FREE_REMOTE);
+      do_slab_free(s, PageMap::desc_of(p), p, true);
+      return;
+    }
+    KmemCacheCpu* c = per_cpu_ptr(s, cpu);
+    Pcs* pcs = pcs_ptr(s, cpu);
+    c->lock.lock();
+    pcs_stop(s, pcs, cpu);
+    __atomic_store_n(&c->events, c->events + 1, __ATOMIC_RELAXED);  // the flusher reads it
+    if (pcs->count(s->sheaf_cap) >= s->sheaf_cap) {
+      stat(c, FREE_SLOWPATH);
+      flushed = pcs_make_room(s, c, pcs, node, flush);
+    }
+    if (const unsigned n = pcs->count(s->sheaf_cap); n < s->sheaf_cap) {
+      pcs->objs(s->sheaf_cap)[n] = p;
+      pcs->set_count(n + 1);
+    } else
+      flush[flushed++] = p;  // no memory for a spare sheaf
+    pcs_start(s, c, pcs, cpu);
+    note_thread_area(cpu);
+    c->lock.unlock();
+  }
+  flush_objects(cache, flush, flushed, false);
+  maybe_start_flusher();
+}
+}  // namespace
+
+void pcs_free_rejected(KmemCache* s, void* p) {
+  if (!pcs_object_start(s, p)) {
+    os::report("slub: %s: free of %p, which is not the start of an object; ignored\n", s->name, p);
+    return;
+  }
+  // Its tag: the object was freed already (and not allocated since), or a use-after-free write
+  // copied a freed object's first word into it.
+  os::report("slub: %s: double free of %p (the tag of a free object is in it); ignored\n", s->name,
+             p);
+}
+
+void pcs_free_desc(KmemCache* s, PageDesc* d, void* p) {
+  uint64_t* tag = pcs_tag_word(s, p);
+  if (SLUB_UNLIKELY(load_tag(tag) == s->tag)) return pcs_free_rejected(s, p);
+  store_tag(tag, s->tag);
+  // (A slab of the fallback order has no page entries; its objects go on sheaves all the same.)
+  const uint32_t e = PageClass::make(cache_index(s), d->node);
+  if (!pcs_push(s->pcs_base, p, e)) __pcs_free(p, e, s);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cache operations.
 
 KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
-                        kmem_ctor_t ctor, size_t useroffset, size_t usersize) {
+                        kmem_ctor_t ctor, size_t useroffset, size_t usersize, int sheaf_capacity) {
   ensure_init();
   if ((flags & SLAB_TYPESAFE_BY_RCU) && !rcu::load()) {
     os::print("slub: kmem_cache_create(%s): SLAB_TYPESAFE_BY_RCU needs liburcu (liburcu.so.8)\n",
@@ -956,24 +1537,28 @@ KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned lo
   }
   if (g_default_slab) flags |= SLAB_QUEUED;
   const unsigned long eff = kmem_cache_flags(name, flags);  // with SLUB_DEBUG, as opened
-  {
+  // A cache that asks for its own sheaf capacity is never merged (as in the kernel).
+  if (sheaf_capacity < 0) {
     LockGuard g(g_slab_mutex);
     if (KmemCache* s = find_mergeable(size, align, eff, ctor, usersize))
       return cache_alias(s, name, size) ? s : nullptr;
   }
-  void* m = meta::alloc(sizeof(KmemCache));
-  if (m == nullptr) return nullptr;
-  auto* s = new (m) KmemCache();
+  LockGuard g(g_slab_mutex);
+  const long index = alloc_cache_index();
+  if (index < 0) {
+    os::print("slub: kmem_cache_create(%s): %u caches already\n", name, kMaxCaches - 1);
+    return nullptr;
+  }
+  KmemCache* s = new (&g_caches[index]) KmemCache();
   s->useroffset = static_cast<uint32_t>(useroffset);
   s->usersize = static_cast<uint32_t>(usersize);
-  LockGuard g(g_slab_mutex);
   // Another thread may have created a compatible cache meanwhile: merging is a best effort
   // here as in the kernel, where slab_mutex is held across; two caches are still correct.
-  if (!kmem_cache_open(s, name, size, align, flags, ctor) ||
+  if (!kmem_cache_open(s, name, size, align, flags, ctor, sheaf_capacity) ||
       ((flags & SLAB_QUEUED) && !slab::open(s))) {
     slab::close(s);
     kmem_cache_release(s);
-    meta::free(s, sizeof(KmemCache));
+    free_cache_index(static_cast<unsigned>(index));
     return nullptr;
   }
   return s;
@@ -985,6 +1570,7 @@ int flush_all(KmemCache* s) {
     c->lock.lock();
     flushed += flush_cpu_slab_locked(s, c, cpu);
   });
+  flush_barns(s, false);
   return flushed;
 }
 
@@ -1218,9 +1804,13 @@ int cache_destroy(KmemCache* s) {
   }
   kmem_cache_release(s);
   free_aliases(s);
+  const bool rcu = s->flags & SLAB_TYPESAFE_BY_RCU;
   g_slab_mutex.unlock();
-  if (s->flags & SLAB_TYPESAFE_BY_RCU) rcu::barrier();  // its slabs' pages come back first
-  if (!s->is_kmalloc) meta::free(s, sizeof(KmemCache));
+  if (rcu) rcu::barrier();  // its slabs' pages come back first (they name the cache)
+  if (!s->is_kmalloc) {
+    LockGuard g(g_slab_mutex);
+    free_cache_index(cache_index(s));
+  }
   return 0;
 }
 
@@ -1291,15 +1881,20 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
     // slot gets back its very freelist and tid: a fast path that read them before still
     // swaps correctly, and the flusher does not take this read for CPU activity.
     c->lock.lock();
-    void* fl = freeze_cpu_freelist(c, cpu);
+    void* fl = freeze_cpu_freelist(c);
     const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED) & ~kTidBusy;
     for (void* p = fl; p != nullptr; p = get_freepointer(s, p)) info->parked_cpu++;
     if (c->slab != nullptr) info->parked_cpu += c->slab->ctrs().objects() - c->slab->ctrs().inuse();
     for (PageDesc* p = c->partial; p != nullptr; p = p->cpu_partial.next)
       info->parked_cpu += p->ctrs().objects() - p->ctrs().inuse();
-    if (c->sheaf != nullptr) {
-      info->parked_cpu += c->sheaf->count;
-      info->cpu_bytes += sheaf_bytes(c->sheaf->cap);
+    if (s->sheaf_cap != 0) {  // the sheaves (the main one read as the fast paths left it)
+      info->cpu_bytes += align_up(Pcs::bytes(s->sheaf_cap), kCpuAreaUnit);
+      info->parked_cpu += pcs_ptr(s, cpu)->count(s->sheaf_cap);
+      if (c->spare != nullptr) {
+        info->parked_cpu += c->spare->count;
+        info->cpu_bytes += sheaf_bytes(c->spare->cap);
+      }
+      info->parked_cpu += static_cast<size_t>(c->fresh_end - c->fresh) / s->size;
     }
     SLUB_TSAN_RELEASE(&c->freelist_tid);  // as publish_cpu_freelist
     __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(fl), __ATOMIC_RELAXED);
@@ -1308,6 +1903,15 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
   });
   for (int i = 0; i < s->nr_nodes; ++i) {
     KmemCacheNode* n = s->node[i];
+    {
+      LockGuard g(n->barn.lock);  // the barn's sheaves, their objects parked on the node
+      for (const Sheaf* sh = n->barn.full; sh != nullptr; sh = sh->next) {
+        info->parked_node += sh->count;
+        info->node_bytes += sheaf_bytes(sh->cap);
+      }
+      for (const Sheaf* sh = n->barn.empty; sh != nullptr; sh = sh->next)
+        info->node_bytes += sheaf_bytes(sh->cap);
+    }
     LockGuard g(n->list_lock);
     for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
       PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
@@ -1315,6 +1919,45 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
     }
   }
 }
+
+namespace {
+// The newest object of a main sheaf, read without the slot's lock: a hint only (a stale value
+// costs a needless flush or one pass's delay). The sheaf's slots are written with plain stores
+// under the lock, so the read is hidden from ThreadSanitizer as get_freepointer_safe's is.
+#ifdef SLUB_TSAN
+__attribute__((noinline, no_sanitize("thread")))
+#endif
+uintptr_t
+racy_newest(const Pcs* pcs, uint32_t cap, unsigned n) {
+  return *reinterpret_cast<const volatile uintptr_t*>(&pcs->objs(cap)[n - 1]);
+}
+
+// What the flusher compares between passes: the slot's activity, and for sheaves the main
+// sheaf's count and newest object (its fast paths count nothing; a CPU that allocates and
+// frees in pairs leaves both as they were and gets one needless flush every pass, which costs
+// it one refill).
+uint32_t cpu_activity(const KmemCache* s, const KmemCacheCpu* c, int cpu) {
+  uint32_t a = slot_activity(c);
+  if (s->sheaf_cap != 0) {
+    const Pcs* pcs = pcs_ptr(s, cpu);
+    const unsigned n = pcs->count(s->sheaf_cap);
+    a += n * 0x9e3779b9u;
+    if (n != 0 && n <= s->sheaf_cap)
+      a ^= static_cast<uint32_t>(racy_newest(pcs, s->sheaf_cap, n) >> 4);
+  }
+  return a;
+}
+
+// Whether the slot holds anything the flusher would give back.
+bool cpu_holds(const KmemCache* s, const KmemCacheCpu* c, int cpu) {
+  if (__atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
+      __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr)
+    return true;
+  if (s->sheaf_cap == 0) return false;
+  const Sheaf* spare = __atomic_load_n(&c->spare, __ATOMIC_RELAXED);
+  return pcs_ptr(s, cpu)->count(s->sheaf_cap) != 0 || spare != nullptr;
+}
+}  // namespace
 
 int flush_idle_pass() {
   if (g_init_state.load(std::memory_order_acquire) != 2) return 0;
@@ -1324,23 +1967,20 @@ int flush_idle_pass() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
-      const uint32_t tid = slot_activity(c);
-      const Sheaf* sh = __atomic_load_n(&c->sheaf, __ATOMIC_RELAXED);
-      const bool holds = __atomic_load_n(&c->slab, __ATOMIC_RELAXED) != nullptr ||
-                         __atomic_load_n(&c->partial, __ATOMIC_RELAXED) != nullptr ||
-                         (sh != nullptr && __atomic_load_n(&sh->count, __ATOMIC_RELAXED) != 0);
-      if (!holds || tid != __atomic_load_n(&c->flush_seen, __ATOMIC_RELAXED)) {
+      const uint32_t seen = cpu_activity(s, c, cpu);
+      if (!cpu_holds(s, c, cpu) || seen != __atomic_load_n(&c->flush_seen, __ATOMIC_RELAXED)) {
         // Used since the last pass (or nothing to flush).
-        __atomic_store_n(&c->flush_seen, tid, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->flush_seen, seen, __ATOMIC_RELAXED);
         return;
       }
       c->lock.lock();
-      if (slot_activity(c) != tid) {
+      if (cpu_activity(s, c, cpu) != seen) {
         c->lock.unlock();
         return;
       }
       flushed += flush_cpu_slab_locked(s, c, cpu);
     });
+    flush_barns(s, true);
   }
   return flushed;
 }
@@ -1349,7 +1989,7 @@ void maybe_start_flusher() {
   if (SLUB_LIKELY(g_flusher_started.load(std::memory_order_relaxed))) return;
   // Wanted at once when statistics are exported (it keeps the area), else once there are
   // per-CPU slabs on two CPUs that can go idle, or free pages to purge.
-  if (!g_flusher_allowed || t_slow_depth != 0) return;
+  if (!g_flusher_allowed || t_thread.slow_depth != 0) return;
   if (!g_export && nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kFlusherDirtyPages) return;
   if (g_flusher_started.exchange(true)) return;
   // The thread must not take the program's signals.
@@ -1366,6 +2006,25 @@ void maybe_start_flusher() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// Closes every main sheaf to the rseq sections (rseq stopped for good: a thread bound a virtual
+// CPU, or a fork child could not renew its membarrier registration). Each slot's lock is taken,
+// so that no slow path opens one again after it was closed; the caller fences all CPUs.
+bool close_all_sheaves() {
+  if (g_init_state.load(std::memory_order_acquire) != 2) return false;
+  for (uint64_t& base : g_kmalloc_pcs) __atomic_store_n(&base, uint64_t{0}, __ATOMIC_RELAXED);
+  bool closed = false;
+  LockGuard g(g_slab_mutex);
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    if (s->sheaf_cap == 0) continue;
+    for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
+      LockGuard lg(c->lock);
+      closed |= pcs_close(s, pcs_ptr(s, cpu));
+    });
+  }
+  return closed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // fork(): every lock in the documented order, so the child finds none held.
 
@@ -1377,6 +2036,10 @@ void fork_prepare() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock(); });
+  }
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
+    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->barn.lock.lock();
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
@@ -1394,7 +2057,10 @@ void fork_release(bool child) {
   slab::unlock_all(child);
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.unlock();
+    for (int i = 0; i < s->nr_nodes; ++i) {
+      s->node[i]->list_lock.unlock();
+      s->node[i]->barn.lock.unlock();
+    }
     for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.unlock(); });
   }
   g_slab_mutex.unlock();
@@ -1408,8 +2074,10 @@ void fork_parent() {
 }
 
 void fork_child() {
-  CpuId::after_fork_child();  // alone in the child: no rseq section can be in flight
+  // Alone in the child: no rseq section can be in flight.
+  const bool rseq_kept = CpuId::after_fork_child();
   fork_release(true);
+  if (!rseq_kept) close_all_sheaves();
   rcu::after_fork_child();
   export_forget();  // the parent's area; the child makes its own when its flusher starts
   g_flusher_started.store(false);  // the flusher thread did not survive fork

@@ -324,7 +324,7 @@ TEST_F(FakeArea, Json) {
   EXPECT_EQ(k64["objects"], 600);
   EXPECT_EQ(k64["total_objects"], 640);
   EXPECT_EQ(k64["object_size"], 64);
-  EXPECT_EQ(k64["stats"].size(), 26u);
+  EXPECT_EQ(k64["stats"].size(), static_cast<size_t>(NR_SLUB_STAT_ITEMS));
   EXPECT_EQ(k64["stats"]["alloc_fastpath"], 1001);  // bumped by the refresh
   EXPECT_EQ(k64["stats"]["cpu_partial_drain"], 26);
   EXPECT_EQ(k64["stats"]["deactivate_full"], 4);

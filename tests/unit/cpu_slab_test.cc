@@ -38,7 +38,7 @@ TEST(CpuSlab, VirtualCpuBinding) {
 }
 
 TEST(CpuSlab, AllocationFillsTheActiveSlabThenTakesANewOne) {
-  kmem_cache* c = kmem_cache_create("unit-active", 128, 0, 0, nullptr);
+  kmem_cache* c = classic_cache("unit-active", 128);
   ASSERT_NE(c, nullptr);
   KmemCache* s = K(c);
   on_vcpu(3, [&] {
@@ -68,7 +68,7 @@ TEST(CpuSlab, AllocationFillsTheActiveSlabThenTakesANewOne) {
 }
 
 TEST(CpuSlab, RemoteFreeIntoAFullSlabIsAdoptedByTheFreeingCpu) {
-  kmem_cache* c = kmem_cache_create("unit-remote", 256, 0, 0, nullptr);
+  kmem_cache* c = classic_cache("unit-remote", 256);
   ASSERT_NE(c, nullptr);
   KmemCache* s = K(c);
   std::vector<void*> objs;
@@ -103,7 +103,7 @@ TEST(CpuSlab, RemoteFreeIntoAFullSlabIsAdoptedByTheFreeingCpu) {
 }
 
 TEST(CpuSlab, NodeKeepsMinPartialEmptySlabsAndFreesTheRest) {
-  kmem_cache* c = kmem_cache_create("unit-minpartial", 512, 0, 0, nullptr);
+  kmem_cache* c = classic_cache("unit-minpartial", 512);
   ASSERT_NE(c, nullptr);
   KmemCache* s = K(c);
   const unsigned slabs = 12;
@@ -195,7 +195,7 @@ TEST(CpuSlab, FlushRacesWithFastPathsOnTheSameSlot) {
 }
 
 TEST(CpuSlab, IdleFlushHandsBackOnlyUnusedSlots) {
-  kmem_cache* c = kmem_cache_create("unit-idle", 96, 0, 0, nullptr);
+  kmem_cache* c = classic_cache("unit-idle", 96);
   ASSERT_NE(c, nullptr);
   KmemCache* s = K(c);
   void* p = nullptr;
@@ -210,3 +210,44 @@ TEST(CpuSlab, IdleFlushHandsBackOnlyUnusedSlots) {
   kmem_cache_free(c, p);
   EXPECT_EQ(kmem_cache_destroy(c), 0);
 }
+
+// The same with sheaves: their fast paths count nothing, so a pass sees use as a changed main
+// sheaf (its count or newest object); a slot idle for a whole pass gives back its sheaves too.
+TEST(CpuSlab, IdleFlushHandsBackOnlyUnusedSheaves) {
+  if (!sheaves_enabled()) GTEST_SKIP() << "SLUB_SHEAVES=0";
+  kmem_cache* c = kmem_cache_create("unit-idle-sheaf", 96, 0, 0, nullptr);
+  ASSERT_NE(c, nullptr);
+  KmemCache* s = K(c);
+  ASSERT_NE(s->sheaf_cap, 0u);
+  void* p[3] = {};
+  on_vcpu(30, [&] { p[0] = kmem_cache_alloc(c); });
+  slub_flush_idle();  // records the activity
+  ASSERT_NE(pcs_ptr(s, 30)->count(s->sheaf_cap), 0u);
+  on_vcpu(30, [&] { p[1] = kmem_cache_alloc(c); });  // used again
+  slub_flush_idle();
+  EXPECT_NE(pcs_ptr(s, 30)->count(s->sheaf_cap), 0u);  // it was used since the last pass
+  on_vcpu(30, [&] { kmem_cache_free(c, p[1]); });      // and again
+  slub_flush_idle();
+  EXPECT_NE(pcs_ptr(s, 30)->count(s->sheaf_cap), 0u);
+  slub_flush_idle();
+  EXPECT_EQ(pcs_ptr(s, 30)->count(s->sheaf_cap), 0u);  // idle for a whole pass: flushed
+  EXPECT_EQ(per_cpu_ptr(s, 30)->slab, nullptr);
+  EXPECT_EQ(per_cpu_ptr(s, 30)->spare, nullptr);
+  kmem_cache_free(c, p[0]);
+  EXPECT_EQ(kmem_cache_destroy(c), 0);
+}
+
+namespace {
+
+// The rseq sections find a CPU's main sheaf at g_pcs_base + cpu * 1 MiB for any CPU id the
+// kernel shows, so the reservation must cover the machine's possible CPUs even when a virtual
+// topology names fewer (run also as unit.cpu_slab.one_cpu_topology, SLUB_TOPOLOGY=cpus=1).
+TEST(CpuSlab, CpuAreasCoverEveryRealCpu) {
+  void* p = slub_malloc(64);  // started up
+  slub_free(p);
+  if (g_pcs_base == nullptr) GTEST_SKIP() << "no reservation of CPU areas (no sheaves)";
+  EXPECT_GE(pcs_cpus(), Topology::possible_cpus());
+  EXPECT_GE(pcs_cpus(), Topology::nr_cpus());
+}
+
+}  // namespace

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -39,10 +40,14 @@ kmem_cache_node_info node_info(kmem_cache* c, int node) {
   return i;
 }
 
-unsigned objs_per_slab(kmem_cache* c) {
+kmem_cache_info info(kmem_cache* c) {
   kmem_cache_info i{};
   kmem_cache_get_info(c, &i);
-  return i.objs_per_slab;
+  return i;
+}
+
+unsigned objs_per_slab(kmem_cache* c) {
+  return info(c).objs_per_slab;
 }
 
 // Leaves `slabs` partial slabs of `c` on `node`'s list: fills them with kmem_cache_alloc_node,
@@ -146,35 +151,47 @@ TEST_F(Virtual, AllocationsComeFromTheCpusNode) {
   EXPECT_EQ(kmem_cache_destroy(c), 0);
 }
 
-TEST_F(Virtual, FreesGoBackToTheObjectsOwnNode) {
-  kmem_cache* c = kmem_cache_create("numa-free", 256, 0, 0, nullptr);
+// A CPU of another node frees all but one object of each slab: they go back to their own
+// node's slabs (sheaves never take another node's objects; the classic mode frees them to
+// their slab anyway). Run for both modes.
+void frees_go_back_to_their_own_node(kmem_cache* c, int nodes) {
   ASSERT_NE(c, nullptr);
-  const int a = 1, b = nodes_ - 1;
+  const int a = 1, b = nodes - 1;
   const unsigned per = objs_per_slab(c);
   std::vector<void*> objs;
   on_vcpu(cpu_of_node(a), [&] {
     for (unsigned i = 0; i < 6 * per; ++i) objs.push_back(kmem_cache_alloc(c));
   });
+  std::set<uintptr_t> slabs;  // one object of each slab is kept
+  const uintptr_t slab_bytes = uintptr_t{4096} << info(c).order;
   std::vector<void*> kept;
-  on_vcpu(cpu_of_node(b), [&] {  // a CPU of another node frees all but one of each slab
-    for (unsigned i = 0; i < objs.size(); ++i) {
-      if (i % per == 0)
-        kept.push_back(objs[i]);
+  on_vcpu(cpu_of_node(b), [&] {
+    for (void* p : objs) {
+      if (slabs.insert(reinterpret_cast<uintptr_t>(p) & ~(slab_bytes - 1)).second)
+        kept.push_back(p);
       else
-        kmem_cache_free(c, objs[i]);
+        kmem_cache_free(c, p);
     }
   });
-  kmem_cache_shrink(c);  // the per-CPU slabs and partials go back to their nodes
+  kmem_cache_shrink(c);  // the per-CPU slabs, partials and sheaves go back to their nodes
   const kmem_cache_node_info ia = node_info(c, a), ib = node_info(c, b);
-  EXPECT_EQ(ia.nr_slabs, 6u);
-  EXPECT_EQ(ia.nr_partial, 6u);
-  EXPECT_EQ(ia.partial_free, 6u * (per - 1));
+  EXPECT_EQ(ia.nr_slabs, slabs.size());
+  EXPECT_EQ(ia.nr_partial, slabs.size());
+  EXPECT_EQ(ia.partial_free, slabs.size() * per - kept.size());
   EXPECT_EQ(ib.nr_slabs, 0u);
   EXPECT_EQ(ib.nr_partial, 0u);
   for (void* p : kept) kmem_cache_free(c, p);
   kmem_cache_shrink(c);
   EXPECT_EQ(node_info(c, a).nr_slabs, 0u);
   EXPECT_EQ(kmem_cache_destroy(c), 0);
+}
+
+TEST_F(Virtual, FreesGoBackToTheObjectsOwnNode) {
+  frees_go_back_to_their_own_node(kmem_cache_create("numa-free", 256, 0, 0, nullptr), nodes_);
+}
+
+TEST_F(Virtual, FreesGoBackToTheObjectsOwnNodeClassic) {
+  frees_go_back_to_their_own_node(classic_cache("numa-free-classic", 256), nodes_);
 }
 
 TEST_F(Virtual, AllocNodeGivesThatNodeFromAnyCpu) {

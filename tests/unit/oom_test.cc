@@ -85,9 +85,10 @@ TEST(Lazy, CpuAreasOnlyForCpusUsed) {
 }
 
 // A cache that cannot be made (its slot, with red zones, would exceed the largest slab) must
-// not give back a per-CPU slot it never had: slot 0 belongs to kmalloc-8. Found by fuzz_cache.
+// not give back a per-CPU slot it never had: slot 0 belongs to the first kmalloc cache
+// (kmalloc-16). Found by fuzz_cache.
 TEST(Oom, FailedCreateLeavesOtherCachesSlotsAlone) {
-  void* warm = slub_malloc(8);  // kmalloc-8 is open and owns slot 0
+  void* warm = slub_malloc(8);  // kmalloc-16 is open and owns slot 0
   errno = 0;
   EXPECT_EQ(kmem_cache_create("too-big", 1 << 20, 0, SLAB_RED_ZONE, nullptr), nullptr);
   kmem_cache* c = kmem_cache_create("after-failure", 8, 0, SLAB_NO_MERGE, nullptr);

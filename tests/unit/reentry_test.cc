@@ -31,10 +31,10 @@ std::atomic<int> g_pool_next{0};
 
 void handler(int) {
   const int saved = errno;
-  if (slub::t_slow_depth > 0) g_nested++;
+  if (slub::t_thread.slow_depth > 0) g_nested++;
   const int i = g_pool_next.fetch_add(1);
   if (i < kPool) {
-    if (slub::t_slow_depth > 0) g_nested_frees++;
+    if (slub::t_thread.slow_depth > 0) g_nested_frees++;
     slub_free(g_pool[i]);
   }
   const size_t sizes[] = {24, 256, 3000, 50000};

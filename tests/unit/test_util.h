@@ -36,3 +36,12 @@ inline int cpu_of_node(int node, int k = 0) {
     if (slub::Topology::node_of(cpu) == node && k-- == 0) return cpu;
   return -1;
 }
+
+// A cache of the classic mode (no sheaves: the per-CPU slab, partials and the tid +
+// cmpxchg16b fast path), what the tests of those internals need whatever SLUB_SHEAVES says.
+inline kmem_cache* classic_cache(const char* name, size_t size, unsigned long flags = 0) {
+  kmem_cache_args a{};
+  a.use_sheaf_capacity = 1;
+  a.sheaf_capacity = 0;
+  return kmem_cache_create_args(name, size, &a, flags);
+}
