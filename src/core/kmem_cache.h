@@ -339,10 +339,10 @@ void kmem_cache_release(KmemCache* s);  // undo open: slot, nodes, registry entr
 // Free pointers are stored encoded, as the kernel's CONFIG_SLAB_FREELIST_HARDENED does:
 // pointer ^ the cache's random ^ the byte-swapped address where it is stored. A pointer an
 // attacker writes over a free object (or a stray write) then decodes to garbage, which
-// freeptr_valid() catches before it is followed. Off unless built with
-// -DSLUB_FREELIST_HARDENED=ON (CMake): it costs more than the 3% we allow a default.
+// freeptr_valid() catches before it is followed. On unless built with
+// -DSLUB_FREELIST_HARDENED=OFF (CMake).
 #ifndef SLUB_FREELIST_HARDENED
-#define SLUB_FREELIST_HARDENED 0
+#define SLUB_FREELIST_HARDENED 1
 #endif
 
 SLUB_FAST_PATH uintptr_t freeptr_key(const KmemCache* s, const void* where) {
