@@ -95,8 +95,9 @@ void* large_malloc(size_t size, size_t align, int node) {
 void* malloc_other(size_t size) {
   if (size <= kKmallocMax) {
     KmemCache* s = &g_kmalloc_caches[kmalloc_index(size)];
-    // Sheaves without rseq (malloc's table is empty then): the locked paths at once.
-    if (s->pcs_base != 0) return __pcs_alloc(s, size);
+    // Sheaves without rseq (malloc's table is empty then): the locked paths at once; with rseq
+    // (the classes above 1024 bytes) the section first.
+    if (s->pcs_base != 0 && !CpuId::rseq_fast()) return __pcs_alloc(s, size);
     return slab_alloc(s, size);
   }
   return large_malloc(size, 0);

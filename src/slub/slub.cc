@@ -19,7 +19,7 @@
 //     and tag tests passed) -> __pcs_free -> pcs_free_slow: an object of another node goes to
 //     its slab (do_slab_free); else the spare if empty (swap), else the full spare to the barn
 //     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
-//     to their slabs (flush_objects: sorted, one cmpxchg16b per slab).
+//     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
 // Lock order (outermost first):
 //   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
@@ -1070,39 +1070,58 @@ void do_slab_free(KmemCache* s, PageDesc* slab, void* object, bool to_node) {
   do_slab_free(s, slab, object, object, 1, to_node);
 }
 
+// The slab of an object a sheaf held (ours for sure: it came from one of our slabs), found by
+// arithmetic: chunks are aligned on their size and hold their pages' descriptors first, and a
+// slab of the cache's preferred order is aligned on its size, so its head is the object's
+// page rounded down to that order. One descriptor load instead of the page map's three; an
+// object of a fallback-order slab (the descriptor there is not such a head) takes the page's
+// own descriptor and, for a tail page, its head.
+PageDesc* sheaf_object_slab(const KmemCache* s, const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t chunk = a & ~(kChunkSize - 1);
+  const size_t page = (a - chunk) >> kPageShift;
+  PageDesc* d = chunk_descs(chunk) + (page & ~((size_t{1} << s->order) - 1));
+  if (SLUB_LIKELY(d->kind == PageKind::kSlab && d->order == s->order && d->cache == s)) return d;
+  d = chunk_descs(chunk) + page;
+  return d->kind == PageKind::kTail ? chunk_descs(chunk) + d->head : d;
+}
+
 // Frees `n` objects of `s` (a flushed sheaf: of random slabs) to their slabs, one freelist
-// update per slab: the objects are grouped by slab (their descriptors fetched first, all at
-// once, so that the misses overlap), each group linked through its free pointers and given to
-// its slab by one cmpxchg16b (the kernel's build_detached_freelist). No lock held.
+// update per slab, as the kernel's bulk free does (build_detached_freelist): the first object
+// left heads a chain of the objects after it of the same slab, looked for until 3 of the
+// others in a row are not (objects freed in allocation order group in full, random ones are
+// not sorted for nothing), linked through their free pointers and given to the slab by one
+// cmpxchg16b. The descriptors are found first, all at once, so that their misses overlap.
+// No lock held.
 void flush_objects(KmemCache* s, void** objs, unsigned n, bool to_node) {
   if (n == 0) return;
   stat_here(s, SHEAF_FLUSH, n);
+  constexpr unsigned kLookahead = 3;
   PageDesc* descs[kMaxFlush];
   for (unsigned done = 0; done < n;) {
     const unsigned k = n - done < kMaxFlush ? n - done : kMaxFlush;
     void** o = objs + done;
     for (unsigned i = 0; i < k; ++i) {
-      descs[i] = PageMap::desc_of(o[i]);
+      descs[i] = sheaf_object_slab(s, o[i]);
       __builtin_prefetch(descs[i], 1);
     }
-    // Insertion sort by descriptor (at most kMaxFlush entries), objects along.
-    for (unsigned i = 1; i < k; ++i)
-      for (unsigned j = i; j > 0 && descs[j] < descs[j - 1]; --j) {
-        PageDesc* d = descs[j];
-        descs[j] = descs[j - 1];
-        descs[j - 1] = d;
-        void* t = o[j];
-        o[j] = o[j - 1];
-        o[j - 1] = t;
+    for (unsigned i = 0; i < k; ++i) {
+      PageDesc* d = descs[i];
+      if (d == nullptr) continue;  // taken into an earlier chain
+      void* tail = o[i];
+      unsigned cnt = 1;
+      for (unsigned j = i + 1, misses = 0; j < k && misses < kLookahead; ++j) {
+        if (descs[j] != d) {
+          misses += descs[j] != nullptr;
+          continue;
+        }
+        set_freepointer(s, tail, o[j]);
+        tail = o[j];
+        descs[j] = nullptr;
+        ++cnt;
+        misses = 0;
       }
-    for (unsigned i = 0; i < k;) {
-      unsigned e = i + 1;
-      while (e < k && descs[e] == descs[i]) {
-        set_freepointer(s, o[e - 1], o[e]);  // o[i] -> o[i+1] -> ... -> o[e]
-        ++e;
-      }
-      do_slab_free(s, descs[i], o[i], o[e - 1], e - i, to_node);
-      i = e;
+      do_slab_free(s, d, o[i], tail, cnt, to_node);
     }
     done += k;
   }
@@ -1114,11 +1133,12 @@ void flush_objects(KmemCache* s, void** objs, unsigned n, bool to_node) {
 // Sheaves: the slow paths of the rseq fast paths in slub_cache.h.
 //
 // A CPU's sheaves of a cache are guarded by its KmemCacheCpu's lock (the refill source, the
-// CPU slab, is under it too). A lock holder first stops the main sheaf for the rseq sections
-// (pcs_stop: cap = 0, then, unless it runs on that CPU itself, a membarrier fence of that CPU,
-// after which no section in flight there can commit), works on it with plain loads and stores,
-// and opens it again (pcs_start: count, expect, then cap, unless rseq is off). With rseq off
-// (valgrind, ThreadSanitizer, SLUB_RSEQ=0, virtual CPUs) every operation is such a locked one.
+// CPU slab, is under it too). A lock holder first closes the main sheaf's word to the rseq
+// sections (pcs_stop: compare-and-swap to closed, then, unless it runs on that CPU itself, a
+// membarrier fence of that CPU, after which no section in flight there can commit, and a
+// second look in case a commit reopened it), works on the count and objects, and opens the
+// word again (pcs_start, unless rseq is off). With rseq off (valgrind, ThreadSanitizer,
+// SLUB_RSEQ=0, virtual CPUs) the word stays closed and pcs_locked_pop/push work on it.
 
 namespace {
 
