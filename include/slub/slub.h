@@ -209,8 +209,9 @@ int kmem_cache_set_remote_node_defrag_ratio(struct kmem_cache* cache, unsigned p
  * (the 4096-CPU harness compares them; docs/SLAB.md gives the formulas). */
 struct kmem_cache_queue_info {
   int allocator;            /* 0: SLUB, 1: SLAB */
-  size_t cpu_bytes;         /* SLUB: the CPU slots of CPUs in use, their main sheaves (8 + 8 x
-                               capacity, rounded to 64) and spare sheaves (16 + 8 x capacity);
+  size_t cpu_bytes;         /* SLUB: the CPU slots of CPUs in use (384 bytes), their main
+                               sheaves (40 + 8 x capacity, rounded to 64) and spare sheaves
+                               (16 + 8 x capacity);
                                SLAB: the per-CPU arrays of every possible CPU, 16 + 8 x limit
                                each */
   size_t shared_bytes;      /* SLAB: shared arrays (kmalloc-rounded) */

@@ -51,7 +51,8 @@ enum slub_stat_item {
   BARN_GET_FAIL, /* the barn had no full sheaf */
   BARN_PUT,      /* a full sheaf given to the barn */
   BARN_PUT_FAIL, /* the barn was full: the sheaf was flushed to slabs instead */
-  FREE_REMOTE,   /* free of another node's object: straight to its slab */
+  FREE_REMOTE,   /* free of another node's object, or of a small object of another CPU's slab
+                    (sheaves): straight to its slab */
   NR_SLUB_STAT_ITEMS
 };
 

@@ -277,6 +277,12 @@ extern char* g_pcs_base;
 // The real CPUs whose areas are in the reservation (the possible CPUs).
 int pcs_cpus();
 
+// Caches whose slabs carry an owner in their page entries (mm/page_class.h): objects under
+// 128 bytes that share cache lines with their neighbours (not a multiple of the line).
+inline bool owner_tracked(const KmemCache* s) {
+  return s->size < 2 * kCacheLine && s->size % kCacheLine != 0;
+}
+
 // The main sheaf of `s` on `cpu` (nullptr if the CPU has no area yet); for the slow paths,
 // which find the area by the table.
 inline Pcs* pcs_ptr(const KmemCache* s, int cpu) {

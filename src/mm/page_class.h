@@ -4,7 +4,14 @@
 // else (other slabs, large blocks, free pages, memory that is not ours), which goes to the
 // descriptor-based slow path.
 //
-//   entry = cache index << 6 | node << 16    (cache index 1..kEntryCaches-1)
+//   entry = cache index << 6 | node << 16 | owner << 26    (cache index 1..kEntryCaches-1)
+//
+// owner (1..31, 0 for none) is set only for caches of small objects that share cache lines
+// (owner_tracked): it names the CPU, modulo 31, whose sheaf the slab's objects went to last.
+// A CPU's slot expects its own owner, so that another CPU's free of such an object misses the
+// fast path and goes to its slab instead of into that CPU's sheaf (no passive false sharing:
+// the next malloc there would hand a line shared with the owner's objects to a thread on
+// another core). Bit 31 stays 0 (the sheaf word's closed bit).
 //
 // so that the entry's low half times 8 is the cache descriptor's offset in g_caches (512 bytes
 // apart): the free fast path finds the cache with one scaled address. Caches of higher index
@@ -36,7 +43,7 @@ class PageClass {
   SLUB_FAST_PATH static uint32_t get(const void* p) {
     const uintptr_t page = reinterpret_cast<uintptr_t>(p) >> kPageShift;
     if (SLUB_UNLIKELY(page >= pages_)) return 0;
-    return table_[page];
+    return __atomic_load_n(&table_[page], __ATOMIC_RELAXED);  // set() may run meanwhile
   }
   // Makes the table's part covering [chunk, chunk + 2 MiB) writable. Called when a chunk is
   // created; false if it is beyond the table or the kernel refuses (then set() leaves the
@@ -54,7 +61,14 @@ class PageClass {
     return (cache_index % kEntryCaches) << 6 | node << 16;
   }
   static unsigned cache_index(uint32_t e) { return (e & 0xffff) >> 6; }
-  static unsigned node(uint32_t e) { return e >> 16; }
+  static unsigned node(uint32_t e) { return (e >> 16) & 0x3ff; }
+  // The owner field (see above): 0 for none, else 1 + cpu % 31.
+  static constexpr unsigned kOwnerShift = 26;
+  static unsigned owner(uint32_t e) { return e >> kOwnerShift; }
+  static unsigned owner_of_cpu(int cpu) { return 1 + static_cast<unsigned>(cpu) % 31; }
+  static uint32_t with_owner(uint32_t e, unsigned owner) {
+    return (e & ((1u << kOwnerShift) - 1)) | owner << kOwnerShift;
+  }
   // The byte offset of the entry's cache in g_caches.
   static uintptr_t cache_offset(uint32_t e) { return uintptr_t{e & 0xffff} * 8; }
 

@@ -16,8 +16,9 @@
 //     (the empty spare goes to the barn), else refill_from_slabs: the CPU slab's freelist and
 //     never-used objects (`fresh`), then ___slab_alloc's sources one slab at a time.
 //   free: main sheaf (rseq section: the page's entry names the cache and node, the object-start
-//     and tag tests passed) -> __pcs_free -> pcs_free_slow: an object of another node goes to
-//     its slab (do_slab_free); else the spare if empty (swap), else the full spare to the barn
+//     and tag tests passed) -> __pcs_free -> pcs_free_slow: an object of another node, or a
+//     small object of a slab another CPU's sheaf took (the page entry's owner), goes to its
+//     slab (do_slab_free); else the spare if empty (swap), else the full spare to the barn
 //     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
 //     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
@@ -1174,6 +1175,7 @@ void pcs_stop(const KmemCache* s, Pcs* pcs, int cpu) {
 void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu) {
   const unsigned n = pcs->count(s->sheaf_cap);
   c->expect = PageClass::make(cache_index(s), static_cast<unsigned>(Topology::node_of(cpu)));
+  if (owner_tracked(s)) c->expect = PageClass::with_owner(c->expect, PageClass::owner_of_cpu(cpu));
   SLUB_TSAN_RELEASE(pcs);
   if (!CpuId::rseq_fast()) return pcs->set_count(n);
   __atomic_store_n(&pcs->word, Pcs::open_word(n, s->sheaf_cap, c->expect), __ATOMIC_RELEASE);
@@ -1201,8 +1203,22 @@ void copy_objects(void** dst, void* const* src, unsigned n) {
 // partial slabs, the node's and other nodes' partial lists, a new slab, whose objects come as a
 // range: no freelist walk). A freelist is walked once, each free pointer checked before it is
 // followed (freeptr_valid) and the next object's free-pointer word fetched ahead.
-unsigned refill_from_slabs(KmemCache* s, KmemCacheCpu* c, void** out, unsigned want, int node) {
+// The CPU's slab becomes `cpu`'s in its page entries (an owner-tracked cache, a slab with
+// entries): frees of its objects by other CPUs then go to the slab (page_class.h).
+static_assert(kMaxNodes <= 1024, "a page entry's node field has 10 bits");
+void claim_slab(const KmemCache* s, PageDesc* slab, int cpu) {
+  if (slab == nullptr || !owner_tracked(s)) return;
+  const void* start = desc_address(slab);
+  const uint32_t e = PageClass::get(start);
+  const unsigned owner = PageClass::owner_of_cpu(cpu);
+  if (e != 0 && PageClass::owner(e) != owner)
+    PageClass::set(start, slab->order, PageClass::with_owner(e, owner));
+}
+
+unsigned refill_from_slabs(KmemCache* s, KmemCacheCpu* c, void** out, unsigned want, int node,
+                           int cpu) {
   unsigned n = 0;
+  claim_slab(s, c->slab, cpu);
   while (n < want) {
     void* fl = reinterpret_cast<void*>(c->freelist_tid.lo);
     if (fl != nullptr) {
@@ -1230,6 +1246,7 @@ unsigned refill_from_slabs(KmemCache* s, KmemCacheCpu* c, void** out, unsigned w
     fl = ___slab_alloc(s, c, node, false, true);
     if (fl == nullptr && c->fresh == c->fresh_end) break;  // no memory
     c->freelist_tid.lo = reinterpret_cast<uint64_t>(fl);
+    claim_slab(s, c->slab, cpu);
   }
   if (n != 0) stat(c, SHEAF_REFILL, n);
   return n;
@@ -1238,7 +1255,7 @@ unsigned refill_from_slabs(KmemCache* s, KmemCacheCpu* c, void** out, unsigned w
 // The main sheaf is empty (c->lock held, slot stopped): the spare's objects if it has any,
 // else a full sheaf from the barn (the spare, empty, goes to the barn in its place), else a
 // refill from the slabs.
-void pcs_fill_main(KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int node) {
+void pcs_fill_main(KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int node, int cpu) {
   Sheaf* spare = c->spare;
   if (spare != nullptr && spare->count != 0) {
     copy_objects(pcs->objs(s->sheaf_cap), spare->objs, spare->count);
@@ -1278,7 +1295,7 @@ void pcs_fill_main(KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int node) {
     return;
   }
   stat(c, BARN_GET_FAIL);
-  pcs->set_count(refill_from_slabs(s, c, pcs->objs(s->sheaf_cap), s->sheaf_cap, node));
+  pcs->set_count(refill_from_slabs(s, c, pcs->objs(s->sheaf_cap), s->sheaf_cap, node, cpu));
 }
 
 // The main sheaf is full (c->lock held, slot stopped): its objects go to an empty spare; a
@@ -1451,7 +1468,7 @@ void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
     __atomic_store_n(&c->events, c->events + 1, __ATOMIC_RELAXED);  // the flusher reads it
     if (pcs->count(s->sheaf_cap) == 0) {
       stat(c, ALLOC_SLOWPATH);
-      pcs_fill_main(s, c, pcs, Topology::node_of(cpu));
+      pcs_fill_main(s, c, pcs, Topology::node_of(cpu), cpu);
     }
     if (const unsigned n = pcs->count(s->sheaf_cap); n != 0) {
       object = pcs->objs(s->sheaf_cap)[n - 1];
@@ -1496,6 +1513,14 @@ void pcs_free_slow(KmemCache* s, void* p, uint32_t entry) {
     const int node = Topology::node_of(cpu);
     if (static_cast<int>(PageClass::node(entry)) != node) {
       // Another node's object goes to its slab, never into this node's sheaves or barn.
+      stat_here(s, FREE_REMOTE);
+      do_slab_free(s, PageMap::desc_of(p), p, true);
+      return;
+    }
+    if (const unsigned owner = PageClass::owner(entry);
+        owner != 0 && owner != PageClass::owner_of_cpu(cpu)) {
+      // A small object of a slab another CPU's sheaf takes from: to its slab, so that no
+      // thread here is handed a cache line the other CPU's threads write (page_class.h).
       stat_here(s, FREE_REMOTE);
       do_slab_free(s, PageMap::desc_of(p), p, true);
       return;
