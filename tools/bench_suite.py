@@ -652,8 +652,9 @@ def write_doc(args, res, tables, summary, pngs, info, started, elapsed, load, fa
              "all cells and allocators)")
     L.append("> **Caveat.** This run was on a small, noisy 2-core virtual machine (load average "
              f"{load[0]:.1f} at the start, {load[1]:.1f} at the end). {noise}; a time "
-             "difference smaller than that is not meaningful, and the medians of 3 rounds "
-             "only damp it. The same command on an idle machine would give other numbers.\n")
+             f"difference smaller than that is not meaningful, and the medians of "
+             f"{args.rounds} rounds only damp it. The same command on an idle machine would "
+             "give other numbers.\n")
     L.append("## Command\n")
     L.append("```sh\n" + args.command_line + "\n```\n")
     L.append(f"Started {started}; the runs took {elapsed / 60:.1f} minutes "
