@@ -133,12 +133,18 @@ if [[ $MODE == callgrind ]]; then
   CSV=$RAW/callgrind_counts.csv
   echo "allocator,I_N,I_2N" >"$CSV"
   slub_failed=0
-  for a in "${ACTIVE[@]}"; do
+  # valgrind has no rseq, so slub runs its locked paths there; "slub-rseq" counts the rseq
+  # sections themselves, emulated (SLUB_RSEQ_EMULATE=1: the same code, no restart).
+  RUNS=("${ACTIVE[@]}")
+  [[ " ${ACTIVE[*]} " == *" slub "* ]] && RUNS+=(slub-rseq)
+  for a in "${RUNS[@]}"; do
     counts=()
+    alloc=$a extra=()
+    [[ $a == slub-rseq ]] && alloc=slub extra=(SLUB_RSEQ_EMULATE=1)
     for n in "$PAIRS" $((2 * PAIRS)); do
       cg=$RAW/callgrind.$a.$n.out
       rm -f "$cg"
-      if with_alloc "$a" valgrind --tool=callgrind --toggle-collect=run_pairs \
+      if with_alloc "$alloc" env "${extra[@]}" valgrind --tool=callgrind --toggle-collect=run_pairs \
         --callgrind-out-file="$cg" "$PAIR_BIN" "$n" 64 >"$RAW/callgrind.$a.$n.log" 2>&1 &&
         total=$(awk '/^(summary|totals):/ { print $2; exit }' "$cg" 2>/dev/null) &&
         [[ -n $total ]]; then
@@ -147,7 +153,7 @@ if [[ $MODE == callgrind ]]; then
         echo "bench.sh: callgrind run failed for $a (N=$n); log: $RAW/callgrind.$a.$n.log" >&2
         tail -n 20 "$RAW/callgrind.$a.$n.log" >&2
         counts+=("failed")
-        [[ $a == slub ]] && slub_failed=$n
+        [[ $alloc == slub ]] && slub_failed=$n
       fi
     done
     echo "$a,${counts[0]},${counts[1]}" >>"$CSV"

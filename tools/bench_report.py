@@ -214,6 +214,11 @@ def cmd_callgrind(args):
              "|---|---:|---:|---:|"]
     for a, per, i1, i2 in rows:
         lines.append(f"| {a} | {'failed' if per is None else f'{per:.1f}'} | {i1} | {i2} |")
+    if any(a == "slub-rseq" for a, *_ in rows):
+        lines += ["",
+                  "valgrind has no rseq: `slub` is its locked paths there (what a program gets "
+                  "without rseq), `slub-rseq` the rseq sections it runs on a real CPU, emulated "
+                  "(SLUB_RSEQ_EMULATE=1: the same instructions, no restart)."]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "callgrind.md"), "w") as f:
         f.write(text)
