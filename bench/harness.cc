@@ -879,12 +879,15 @@ struct Child {
       if (q.parked_node != 0) fail("%s: a barn in the classic mode", info.name);
       return;
     }
-    // Sheaves: a CPU holds at most its two sheaves and one CPU slab; a node's barn at most
+    // Sheaves: a CPU holds at most its two sheaves, its CPU slab and its partial slabs (at
+    // most cpu_partial_slabs of them, the kernel's formula); a node's barn at most
     // kBarnMaxFull full sheaves.
-    const size_t per_cpu = 2 * size_t(cap) + info.objs_per_slab;
+    const size_t objs = info.objs_per_slab;
+    const size_t partial_slabs = (size_t(info.cpu_partial) * 2 + objs - 1) / objs;
+    const size_t per_cpu = 2 * size_t(cap) + objs * (1 + partial_slabs);
     if (q.parked_cpu > size_t(cfg.cpus) * per_cpu)
-      fail("%s: %zu objects parked per CPU > %d CPUs x (2 sheaves of %u + a slab)", info.name,
-           q.parked_cpu, cfg.cpus, cap);
+      fail("%s: %zu objects parked per CPU > %d CPUs x (2 sheaves of %u + %zu slabs of %zu)",
+           info.name, q.parked_cpu, cfg.cpus, cap, 1 + partial_slabs, objs);
     if (q.parked_node > size_t(cfg.nodes) * 10 * cap)
       fail("%s: %zu objects in barns > %d nodes x 10 sheaves", info.name, q.parked_node, cfg.nodes);
   }

@@ -8,4 +8,4 @@ set xlabel 'virtual CPUs'
 set logscale x 2
 set ylabel 'M ops/s'
 set yrange [0:*]
-plot DAT using 1:5 with linespoints lw 2 title 'SLUB', DAT using 1:6 with linespoints lw 2 title 'SLAB'
+plot DAT using 1:5 with linespoints lw 2 title 'SLUB sheaves', DAT using 1:10 with linespoints lw 2 title 'SLUB classic', DAT using 1:6 with linespoints lw 2 title 'SLAB'
