@@ -18,6 +18,7 @@
 #include <slub/stats.h>
 
 #include "../common/sheaf_counters.h"
+#include "core/kmem_cache.h"
 #include "test_util.h"
 
 namespace {
@@ -92,6 +93,7 @@ TEST(Stats, CountersAddUpOnOneCpu) {
 // CPU (rseq off) every operation takes the sheaves' locked path, and the counts are those of
 // the rseq sections (RseqFastPath.SheafCountersAreExactOnAPinnedCpu checks them on a real CPU).
 TEST(Stats, SheafCountersOnOneCpu) {
+  if (!slub::sheaves_enabled()) GTEST_SKIP() << "SLUB_SHEAVES=0: no sheaves";
   kmem_cache* c = kmem_cache_create("stats-sheaf", 64, 0, SLAB_NO_MERGE, nullptr);
   ASSERT_NE(c, nullptr);
   slub_bind_vcpu(72);
