@@ -1502,6 +1502,8 @@ void pcs_free_slow(KmemCache* s, void* p, uint32_t entry) {
   unsigned flushed = 0;
   KmemCache* cache = s;
   {
+    // Held through the flush below too: it frees slabs under the page allocator's and the
+    // node's locks, and a signal handler's allocation there must not wait for them.
     ReentryGuard guard;
     if (guard.nested()) {
       defer_free(p);  // the deferred free goes to the slab (__slab_free)
@@ -1544,8 +1546,8 @@ void pcs_free_slow(KmemCache* s, void* p, uint32_t entry) {
     pcs_start(s, c, pcs, cpu);
     note_thread_area(cpu);
     c->lock.unlock();
+    flush_objects(cache, flush, flushed, false);
   }
-  flush_objects(cache, flush, flushed, false);
   maybe_start_flusher();
 }
 }  // namespace
@@ -1698,14 +1700,19 @@ int cache_shrink_locked(KmemCache* s) {
   return shrink_nodes(s);
 }
 
+// Shrink, validate and destroy take the allocator's locks on the caller's thread: a signal
+// handler's allocation meanwhile is a nested one (emergency block, deferred free), never a
+// wait for a lock its own thread holds.
 int cache_shrink(KmemCache* s) {
   get_cpu_area(CpuId::current());  // counters of the flushes and frees below
+  ReentryGuard guard;
   LockGuard g(g_slab_mutex);
   return cache_shrink_locked(s);
 }
 
 int cache_validate(KmemCache* s) {
   get_cpu_area(CpuId::current());  // counters of the flushes and frees below
+  ReentryGuard guard;
   LockGuard g(g_slab_mutex);
   return cache_validate_locked(s);
 }
@@ -1809,6 +1816,7 @@ int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
 
 int cache_destroy(KmemCache* s) {
   get_cpu_area(CpuId::current());
+  ReentryGuard guard;  // as cache_shrink
   g_slab_mutex.lock();
   if (--s->refcount > 0) {
     g_slab_mutex.unlock();
