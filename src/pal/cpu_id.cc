@@ -56,7 +56,9 @@ void CpuId::emulate() {
   if (__rseq_size != 0) return;  // glibc registered it: the real thing
   char* area = static_cast<char*>(__builtin_thread_pointer()) + rseq_area_off_;
   __atomic_store_n(reinterpret_cast<int32_t*>(area), 0, __ATOMIC_RELAXED);      // cpu_id_start
-  __atomic_store_n(reinterpret_cast<int32_t*>(area + 4), 0, __ATOMIC_RELAXED);  // cpu_id
+  static_assert(offsetof(struct rseq, cpu_id) == 4);
+  __atomic_store_n(reinterpret_cast<int32_t*>(area + offsetof(struct rseq, cpu_id)), 0,
+                   __ATOMIC_RELAXED);
   rseq_off_ = rseq_area_off_;
   emulated_ = true;
   uint8_t off = kRseqOff;

@@ -17,6 +17,8 @@
 // (cmpxchg16b on the slab's {freelist, counters}; lists; discard_slab -> PageAlloc::free).
 #pragma once
 
+#include <sys/rseq.h>
+
 #include <cerrno>
 #include <cstddef>
 
@@ -51,6 +53,18 @@ SLUB_SLOW_PATH void report_double_free(const KmemCache* s, const void* object);
 // -2: rseq not registered, which lands on the reservation's two read-only dummy areas) fails
 // the test and the caller goes slow. See Pcs (core/kmem_cache.h) for the word and the tests.
 static_assert(kCpuAreaSize == size_t{1} << 20, "the sections shift cpu_id by 20");
+// What the sections' text assumes of the kernel's ABI (glibc's <sys/rseq.h>) and of Pcs.
+static_assert(offsetof(struct rseq, cpu_id) == 4, "movslq %fs:4(roff): the thread's cpu_id");
+static_assert(offsetof(struct rseq, rseq_cs) == 8, "movq ..., %fs:8(roff): its rseq_cs");
+static_assert(sizeof(struct rseq_cs) == 32 && offsetof(struct rseq_cs, version) == 0 &&
+                  offsetof(struct rseq_cs, flags) == 4 && offsetof(struct rseq_cs, start_ip) == 8 &&
+                  offsetof(struct rseq_cs, post_commit_offset) == 16 &&
+                  offsetof(struct rseq_cs, abort_ip) == 24,
+              "the descriptor is emitted as .long 0, 0 then .quad 1f, 2f - 1f, 4f, 32-aligned");
+static_assert(RSEQ_SIG == 0x53053053, "the .long before each abort label");
+static_assert(offsetof(Pcs, word) == 0 && sizeof(Pcs::word) == 8,
+              "the slot's address is its word: (slot) its count half, 4(slot) its entry half");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the entry half at 4(slot)");
 
 #define SLUB_RSEQ_SECTION_START                       \
   ".pushsection __rseq_cs, \"aw\"\n\t"                \
