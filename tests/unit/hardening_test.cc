@@ -27,6 +27,18 @@ KmemCache* K(kmem_cache* c) {
   return reinterpret_cast<KmemCache*>(c);
 }
 
+// In a forked child: RLIMIT_AS set to what the process maps now plus `extra` bytes (exit 10 or
+// 11 if that cannot be done).
+void limit_address_space(size_t extra) {
+  long pages = 0;
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr || fscanf(f, "%ld", &pages) != 1) _exit(10);
+  fclose(f);
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(pages) * 4096 + extra;
+  if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(11);
+}
+
 }  // namespace
 
 TEST(Hardening, FreePointersAreStoredEncoded) {
@@ -150,14 +162,7 @@ TEST(Hardening, OutOfAddressSpaceFailsCleanlyAndRecovers) {
     std::vector<void*> held, small;
     held.reserve(100000);
     small.reserve(1 << 20);
-    // The child gets ~256 MiB more than it uses now.
-    long pages = 0;
-    FILE* f = fopen("/proc/self/statm", "r");
-    if (f == nullptr || fscanf(f, "%ld", &pages) != 1) _exit(10);
-    fclose(f);
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(pages) * 4096 + (256ul << 20);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(11);
+    limit_address_space(256ul << 20);  // the child gets ~256 MiB more than it uses now
     errno = 0;
     for (int i = 0; i < 100000; ++i) {  // 1 MiB + 1: huge blocks until it fails
       void* q = slub_malloc((1 << 20) + 1);
@@ -196,13 +201,7 @@ TEST(Hardening, AHugeFirstRequestStartsTheAllocator) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    long pages = 0;
-    FILE* f = fopen("/proc/self/statm", "r");
-    if (f == nullptr || fscanf(f, "%ld", &pages) != 1) _exit(10);
-    fclose(f);
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(pages) * 4096 + (64ul << 20);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(11);
+    limit_address_space(64ul << 20);
     void* big = slub_malloc(16ul << 20);
     if (big == nullptr) _exit(12);
     // Everything else, in shrinking pieces, with mmap itself.
