@@ -55,7 +55,7 @@ bool CpuId::after_fork_child() {
 void CpuId::emulate() {
   if (__rseq_size != 0) return;  // glibc registered it: the real thing
   char* area = static_cast<char*>(__builtin_thread_pointer()) + rseq_area_off_;
-  __atomic_store_n(reinterpret_cast<int32_t*>(area), 0, __ATOMIC_RELAXED);      // cpu_id_start
+  __atomic_store_n(reinterpret_cast<int32_t*>(area), 0, __ATOMIC_RELAXED);  // cpu_id_start
   static_assert(offsetof(struct rseq, cpu_id) == 4);
   __atomic_store_n(reinterpret_cast<int32_t*>(area + offsetof(struct rseq, cpu_id)), 0,
                    __ATOMIC_RELAXED);
