@@ -23,8 +23,9 @@
 //             0.5 s until the reaper / flusher hands them back
 //
 // Memory that does not fit (SLAB at 4096 CPUs and 1024 nodes needs ~138 MiB a cache) is
-// measured on as many caches as a budget allows and extrapolated with the formulas of
-// linux-slab.md section 7.7; the output says which figures are measured and which are not.
+// measured on as many caches as a budget allows and extrapolated with SLAB's queue formulas
+// (docs/SLAB.md, "Queue formulas"); the output says which figures are measured and which are
+// not.
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
@@ -202,7 +203,7 @@ std::vector<size_t> load_sizes(const std::string& path, bool* from_csv) {
   return sizes;
 }
 
-// ---- SLAB's queue formulas (linux-slab.md 7.7) -----------------------------------------------
+// ---- SLAB's queue formulas (docs/SLAB.md) ---------------------------------------------------
 
 size_t kmalloc_round(size_t x) {
   static const size_t small[] = {8, 16, 32, 64, 96, 128, 192};
@@ -1539,7 +1540,7 @@ int run_sweep(const Options& o, const std::vector<size_t>& sizes, bool from_csv)
       const std::string mem_plot =
           "set logscale xy 2\nset format y '%.0b %BB'\nset ylabel 'bytes in queues and per-CPU "
           "structures'\nplot DAT using 1:4 with lines lw 1 dt 2 lc rgb 'black' title 'SLAB "
-          "formula (linux-slab.md 7.7)', DAT using 1:2 with points pt 7 ps 1.5 lc rgb "
+          "formula (docs/SLAB.md)', DAT using 1:2 with points pt 7 ps 1.5 lc rgb "
           "'#d62728' title 'SLAB (measured; formula for caches beyond the budget)', DAT using "
           "1:7 with points pt 6 ps 2.2 lc rgb '#d62728' title 'SLAB, measured caches only', DAT "
           "using 1:9 with linespoints pt 4 lw 2 lc rgb '#2ca02c' title 'SLUB classic (CPU slots "

@@ -1,7 +1,7 @@
 // slab: a faithful clone of the kernel's queue-heavy SLAB allocator (mm/slab.c, removed in
 // 6.8), behind the same KmemCache as SLUB so that the cache API, malloc, the tests and the
-// harness run on either. docs/SLAB.md describes it; linux-slab.md section 7 has every
-// parameter.
+// harness run on either. docs/SLAB.md describes it and gives every parameter and queue
+// formula.
 //
 // A cache created with SLAB_QUEUED (or any cache under SLUB_ALLOCATOR=slab) has `q` set. Its
 // SLUB CPU slots stay empty, so SLUB's fast paths fall through to __slab_alloc/__slab_free,
