@@ -129,6 +129,7 @@ struct alignas(64) KmemCacheCpu {
 };
 static_assert(offsetof(KmemCacheCpu, stat) + 2 * sizeof(uint64_t) <= 64,
               "the classic fast-path counters share the freelist's cache line");
+static_assert(sizeof(KmemCacheCpu) == 384, "kmem_cache_queue_info's comment and the docs say so");
 
 // Counts an event in a CPU slot: one unlocked increment (a count may be lost when two threads
 // share the slot at that instant, as the kernel accepts). Written as an instruction because a
