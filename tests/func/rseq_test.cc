@@ -64,6 +64,12 @@ void unpin() {
   sched_setaffinity(0, sizeof all, &all);
 }
 
+// The run without sheaves (func.classic.*): the sheaf cases skip there, and only there.
+bool sheaves_off() {
+  const char* e = std::getenv("SLUB_SHEAVES");
+  return e != nullptr && std::strcmp(e, "0") == 0;
+}
+
 TEST(RseqFastPath, OnWhereTheKernelHasIt) {
   EXPECT_EQ(slub_fast_path_rseq(), rseq_wanted() ? 1 : 0);
 }
@@ -293,8 +299,7 @@ TEST(RseqFastPath, DoubleFreeInARowOfAnInactiveSlabIsReportedAndIgnored) {
 // flusher's pass gives them back to their slabs once the CPU is idle (here: two passes with no
 // operation between them), after which the slabs are free and shrink returns them.
 TEST(RseqFastPath, SheafIsCountedAndGivenBackWhenIdle) {
-  if (const char* e = std::getenv("SLUB_SHEAVES"); e != nullptr && std::strcmp(e, "0") == 0)
-    GTEST_SKIP() << "SLUB_SHEAVES=0: no sheaves";
+  if (sheaves_off()) GTEST_SKIP() << "SLUB_SHEAVES=0: no sheaves";
   kmem_cache* s = kmem_cache_create("rseq-sheaf-idle", 32, 0, SLAB_NO_MERGE, nullptr);
   ASSERT_NE(s, nullptr);
   ASSERT_NE(kmem_cache_sheaf_capacity(s), 0u);
@@ -331,7 +336,8 @@ using sheaf_counters::stats_of;
 TEST(RseqFastPath, SheafCountersAreExactOnAPinnedCpu) {
   kmem_cache* c = kmem_cache_create("rseq-counters", 64, 0, SLAB_NO_MERGE, nullptr);
   ASSERT_NE(c, nullptr);
-  if (kmem_cache_sheaf_capacity(c) == 0) GTEST_SKIP() << "no sheaves (SLUB_SHEAVES=0)";
+  if (sheaves_off()) GTEST_SKIP() << "SLUB_SHEAVES=0: no sheaves";
+  ASSERT_NE(kmem_cache_sheaf_capacity(c), 0u);
   hop(1);
   sheaf_counters::allocate_and_free(c);
   unpin();
@@ -376,8 +382,9 @@ TEST(RseqFastPath, FullSheavesGoThroughTheBarnBetweenRealCpus) {
   if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
   kmem_cache* c = kmem_cache_create("rseq-barn", 128, 0, SLAB_NO_MERGE, nullptr);
   ASSERT_NE(c, nullptr);
+  if (sheaves_off()) GTEST_SKIP() << "SLUB_SHEAVES=0: no sheaves";
   const unsigned cap = kmem_cache_sheaf_capacity(c);
-  if (cap == 0) GTEST_SKIP() << "no sheaves (SLUB_SHEAVES=0)";
+  ASSERT_NE(cap, 0u);
   kmem_cache_node_info n1{};
   if (kmem_cache_get_node_info(c, 1, &n1) == 0) GTEST_SKIP() << "more than one node";
   // The locked paths (no rseq) notice a migration within 256 calls, not at once (sheaf_test

@@ -245,7 +245,8 @@ namespace {
 TEST(CpuSlab, CpuAreasCoverEveryRealCpu) {
   void* p = slub_malloc(64);  // started up
   slub_free(p);
-  if (g_pcs_base == nullptr) GTEST_SKIP() << "no reservation of CPU areas (no sheaves)";
+  if (!sheaves_enabled()) GTEST_SKIP() << "SLUB_SHEAVES=0: no reservation of CPU areas";
+  ASSERT_NE(g_pcs_base, nullptr) << "sheaves on, yet no reservation of CPU areas";
   EXPECT_GE(pcs_cpus(), Topology::possible_cpus());
   EXPECT_GE(pcs_cpus(), Topology::nr_cpus());
 }
