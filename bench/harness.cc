@@ -816,7 +816,7 @@ struct Child {
         check_slub(caches[i], info, q);
       }
     }
-    if (!cfg.slab) r.bg_ns = thread_cpu_ns("slub-flusher");
+    if (!cfg.slab) r.bg_ns = thread_cpu_ns("slub-service");
     // Queue bytes for the K caches asked: measured, plus (SLAB) the formula for the sizes not
     // made or (SLUB) the measured mean per cache.
     const double measured = r.cpu_bytes + r.shared_bytes + r.alien_bytes + r.node_bytes;
@@ -1353,7 +1353,7 @@ int run_grid(const Options& o, const std::vector<size_t>& sizes, bool from_csv) 
   printf(
       "# one thread per virtual CPU on %ld real CPUs; each run a forked child; budget %.1f GiB\n",
       sysconf(_SC_NPROCESSORS_ONLN), o.budget_gib);
-  printf("# SLUB background CPU = the slub-flusher thread (schedstat); SLAB = reaper_ns\n");
+  printf("# SLUB background CPU = the slub-service thread (schedstat); SLAB = reaper_ns\n");
   std::vector<Run> runs;
   for (const std::string& w : wls) {
     for (const std::string& a : allocators(o)) runs.push_back(run_one(base, a, w));

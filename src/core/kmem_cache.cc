@@ -14,6 +14,7 @@ constinit KmemCache g_caches[kMaxCaches] = {};
 constinit std::atomic<char*> g_cpu_area[kMaxCpus] = {};
 constinit char* g_pcs_base = nullptr;
 constinit SpinLock g_slab_mutex;
+constinit std::atomic<int> g_init_state{0};
 constinit ListHead g_cache_list = {&g_cache_list, &g_cache_list};
 
 namespace {

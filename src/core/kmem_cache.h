@@ -315,6 +315,8 @@ void cache_stats(const KmemCache* s, uint64_t* out);
 // Registry (slab_mutex protects the list, creation and destruction).
 extern SpinLock g_slab_mutex;
 extern ListHead g_cache_list;
+// The allocator's start-up (cache/cache.cc, ensure_init): 0 not started, 1 starting, 2 ready.
+extern std::atomic<int> g_init_state;
 
 // Computes sizes, free pointer offset, order, min_partial and cpu_partial for a cache whose
 // object_size, align, flags and ctor are set; nr_cpus is the CPU count for the kernel's

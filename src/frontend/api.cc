@@ -98,14 +98,14 @@ void* malloc_other(size_t size) {
     // Sheaves without rseq (malloc's table is empty then): the locked paths at once; with rseq
     // (the classes above 1024 bytes) the section first.
     if (s->pcs_base != 0 && !CpuId::rseq_fast()) return __pcs_alloc(s, size);
-    return slab_alloc(s, size);
+    return cache_alloc(s, size);
   }
   return large_malloc(size, 0);
 }
 
 void free_slow(void* p, PageDesc* d) {
   if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && is_object_start(d->cache, d, p))) {
-    slab_free(d->cache, d, p);  // a slab without page entries: classic, debug, SLAB, fallback
+    cache_free(d->cache, d, p);  // a slab without page entries: classic, debug, SLAB, fallback
     return;
   }
   if (d != nullptr && d->kind == PageKind::kLarge && desc_address(d) == p) {
@@ -116,7 +116,7 @@ void free_slow(void* p, PageDesc* d) {
       else
         PageAlloc::free(d);
     }
-    maybe_start_flusher();
+    service_request();
     return;
   }
   if (d == nullptr) {
@@ -204,7 +204,7 @@ void* do_aligned(size_t align, size_t size) {
     // a slab start aligned on at least a page (on its own size for the 8K+ classes).
     unsigned idx = kmalloc_index(want);
     while (kKmallocSizes[idx] % align != 0) ++idx;
-    void* p = slab_alloc(&g_kmalloc_caches[idx], size);
+    void* p = cache_alloc(&g_kmalloc_caches[idx], size);
     if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & (align - 1)) == 0) return p;
     do_free(p);  // a slab of a fallback order: use the page allocator instead
   }
@@ -358,11 +358,11 @@ static const KmemCache* K(const kmem_cache* c) {
 }
 
 SLUB_EXPORT void* kmem_cache_alloc(kmem_cache* cache) {
-  return slab_alloc(K(cache), K(cache)->object_size);
+  return cache_alloc(K(cache), K(cache)->object_size);
 }
 
 SLUB_EXPORT void* kmem_cache_zalloc(kmem_cache* cache) {
-  void* p = slab_alloc(K(cache), K(cache)->object_size);
+  void* p = cache_alloc(K(cache), K(cache)->object_size);
   if (p != nullptr) memset(p, 0, K(cache)->object_size);
   return p;
 }
@@ -376,7 +376,7 @@ SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
   PageDesc* d = PageMap::desc_of(p);
   if (SLUB_LIKELY(d != nullptr && d->kind == PageKind::kSlab && d->cache == s &&
                   is_object_start(s, d, p))) {
-    slab_free(s, d, p);
+    cache_free(s, d, p);
     return;
   }
   if (d == nullptr) {
@@ -481,7 +481,7 @@ SLUB_EXPORT void* kmem_cache_alloc_node(kmem_cache* cache, int node) {
     errno = EINVAL;
     return nullptr;
   }
-  return slab_alloc_node(K(cache), K(cache)->object_size, node);
+  return cache_alloc_node(K(cache), K(cache)->object_size, node);
 }
 
 SLUB_EXPORT void* slub_malloc_node(size_t size, int node) {
@@ -492,7 +492,7 @@ SLUB_EXPORT void* slub_malloc_node(size_t size, int node) {
     return nullptr;
   }
   if (size <= kKmallocMax)
-    return slab_alloc_node(&g_kmalloc_caches[kmalloc_index(size)], size, node);
+    return cache_alloc_node(&g_kmalloc_caches[kmalloc_index(size)], size, node);
   return fe::large_malloc(size, 0, node);
 }
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "core/kmalloc.h"
-#include "slub/slub_cache.h"
+#include "cache/cache.h"
 
 namespace slub::fe {
 

@@ -2,10 +2,6 @@
 // can be read side by side; see slab.h for the structures and the lock order.
 #include "slab/slab.h"
 
-#include <pthread.h>
-#include <sys/prctl.h>
-#include <time.h>
-
 #include <cstring>
 #include <new>
 
@@ -13,6 +9,7 @@
 #include "mm/page_alloc.h"
 #include "mm/page_map.h"
 #include "pal/os.h"
+#include "pal/process.h"
 #include "pal/rcu.h"
 #include "pal/topology.h"
 
@@ -470,16 +467,12 @@ void tune(SlabCache* q, size_t size, int nr_cpus) {
   q->shared = (size <= kPageSize && nr_cpus > 1) ? 8 : 0;
 }
 
-constinit std::atomic<bool> g_reaper_started{false};
+constinit std::atomic<int> g_nr_slab_caches{0};  // open SLAB caches: the service reaps them
 constinit std::atomic<uint64_t> g_reaper_ns{0};
+constinit uint64_t g_reap_start = 0;  // the first pass
+constinit int g_reap_cpus = 0;        // CPUs given a first reap time
 constinit uint64_t g_next_reap[kMaxCpus] = {};
 constinit uint16_t g_reap_node[kMaxCpus] = {};  // each CPU's alien-reap cursor
-
-uint64_t thread_cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 template <typename F>
 void for_each_slab_cache(F fn) {
@@ -495,32 +488,6 @@ int max_slab_cpus() {
   return m;
 }
 
-void* reaper_main(void*) {
-  prctl(PR_SET_NAME, "slab-reaper", 0, 0, 0);
-  const uint64_t start = os::now_ns();
-  int cpus = 0;
-  for (;;) {
-    os::sleep_ms(100);
-    const uint64_t t0 = thread_cpu_ns();
-    const uint64_t now = os::now_ns();
-    int m;
-    {
-      LockGuard g(g_slab_mutex);
-      m = max_slab_cpus();
-    }
-    // First run about 1 s after a CPU appears, staggered over the 2 s period, then every 2 s.
-    for (; cpus < m; ++cpus)
-      g_next_reap[cpus] = start + 1000000000ull + kReapCpuNs * uint64_t(cpus) / uint64_t(m);
-    for (int cpu = 0; cpu < m; ++cpu) {
-      if (now < g_next_reap[cpu]) continue;
-      reap_cpu(cpu, now);
-      g_next_reap[cpu] = now + kReapCpuNs;
-    }
-    g_reaper_ns.fetch_add(thread_cpu_ns() - t0, std::memory_order_relaxed);
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -530,6 +497,7 @@ bool open(KmemCache* s) {
   if (m == nullptr) return false;
   SlabCache* q = new (m) SlabCache();
   s->q = q;
+  g_nr_slab_caches.fetch_add(1, std::memory_order_relaxed);  // close() takes it back
   // The clone has no debug mode (docs/SLAB.md): SLUB's debug layout is undone.
   s->flags &= ~(SLAB_DEBUG_FLAGS | kObjectPoison);
   s->track_off = 0;
@@ -613,12 +581,13 @@ bool open(KmemCache* s) {
       }
     }
   }
-  return true;  // the reaper starts after the first allocation (pthread_create allocates)
+  return true;  // the service thread starts after the first allocation (thread creation allocates)
 }
 
 void close(KmemCache* s) {
   SlabCache* q = s->q;
   if (q == nullptr) return;
+  g_nr_slab_caches.fetch_sub(1, std::memory_order_relaxed);
   if (q->node != nullptr) {
     for (int i = 0; i < q->nr_nodes; ++i) {
       SlabNode* n = q->node[i];
@@ -855,16 +824,30 @@ bool reap_cpu(int cpu, uint64_t now) {
   return true;
 }
 
-void maybe_start_reaper() {
-  if (g_reaper_started.load(std::memory_order_relaxed) || os::env_long("SLUB_FLUSHER", 1) == 0)
-    return;
-  if (g_reaper_started.exchange(true)) return;
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create(&t, &attr, reaper_main, nullptr) != 0) g_reaper_started.store(false);
-  pthread_attr_destroy(&attr);
+bool reap_wanted() {
+  return g_nr_slab_caches.load(std::memory_order_relaxed) != 0;
+}
+
+// The kernel's cache_reap, as its per-CPU delayed work would run it: each CPU's first reap about
+// 1 s after the reaping starts (staggered over the 2 s period), then one every 2 s, all from
+// the one service thread walking the CPUs, never a thread per CPU.
+void reap_pass(uint64_t now) {
+  const uint64_t t0 = os::thread_cpu_ns();
+  if (g_reap_start == 0) g_reap_start = now;
+  int m;
+  {
+    LockGuard g(g_slab_mutex);
+    m = max_slab_cpus();
+  }
+  for (; g_reap_cpus < m; ++g_reap_cpus)
+    g_next_reap[g_reap_cpus] =
+        g_reap_start + 1000000000ull + kReapCpuNs * uint64_t(g_reap_cpus) / uint64_t(m);
+  for (int cpu = 0; cpu < m; ++cpu) {
+    if (now < g_next_reap[cpu]) continue;
+    reap_cpu(cpu, now);
+    g_next_reap[cpu] = now + kReapCpuNs;
+  }
+  g_reaper_ns.fetch_add(os::thread_cpu_ns() - t0, std::memory_order_relaxed);
 }
 
 uint64_t reaper_cpu_ns() {
@@ -894,7 +877,6 @@ void unlock_all(bool child) {
           if (q->node[i]->alien[j] != nullptr) rel(q->node[i]->alien[j]->lock);
     for (int cpu = 0; cpu < q->nr_cpus; ++cpu) rel(q->cpu_ac(cpu)->lock);
   });
-  if (child) g_reaper_started.store(false);  // threads do not survive fork
 }
 
 }  // namespace slab

@@ -4,8 +4,8 @@
 // formula.
 //
 // A cache created with SLAB_QUEUED (or any cache under SLUB_ALLOCATOR=slab) has `q` set. Its
-// SLUB CPU slots stay empty, so SLUB's fast paths fall through to __slab_alloc/__slab_free,
-// which hand the operation to slab::alloc/slab::free here.
+// SLUB CPU slots stay empty, so the classic fast paths miss and the cache layer's slow paths
+// (cache/cache.cc) hand the operation to slab::alloc/slab::free here. Nothing here knows SLUB.
 //
 // Structures (per cache): one array_cache per possible CPU (16 + 8 x limit bytes, allocated
 // for every CPU at creation, as alloc_percpu does), and per node: three slab lists (partial,
@@ -115,12 +115,14 @@ void get_info(const KmemCache* s, kmem_cache_info* info);
 void node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
 void queue_info(const KmemCache* s, kmem_cache_queue_info* info);
 
-// The reaper (one thread for every CPU): cache_reap for CPU `cpu` now, as the kernel's
-// per-CPU work item would run it. g_slab_mutex is try-locked; false if it was busy.
+// The reaper, run by the one service thread (cache/service.cc): cache_reap for CPU `cpu` now,
+// as the kernel's per-CPU work item would run it. g_slab_mutex is try-locked; false if it was
+// busy.
 bool reap_cpu(int cpu, uint64_t now_ns);
-// Starts the reaper thread if allowed (SLUB_FLUSHER=0 forbids threads).
-void maybe_start_reaper();
-uint64_t reaper_cpu_ns();  // CPU time the reaper thread has used
+// One pass of the service thread (every 100 ms while reap_wanted): the CPUs whose reap is due.
+void reap_pass(uint64_t now_ns);
+bool reap_wanted();        // a SLAB cache is open
+uint64_t reaper_cpu_ns();  // CPU time the reaping has used
 
 // fork(): every SLAB lock, in the lock order; after g_slab_mutex.
 void lock_all();

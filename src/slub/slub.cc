@@ -66,42 +66,23 @@
 // Lockless paths: the rseq sections on the main sheaf (slub_cache.h); in the classic mode
 // slab_alloc_cas and slab_free_cas on the CPU slot's {freelist, tid}; the cmpxchg16b in
 // do_slab_free when no list changes.
-#include "slub/export.h"
 #include "slub/slub_cache.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <unistd.h>
-
 #include <cstring>
-#include <new>
 #include <type_traits>
 
 #include "core/debug.h"
 #include "core/kmalloc.h"
-#include "core/merge.h"
 #include "core/meta.h"
+#include "core/reentry.h"
+#include "core/service.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
 #include "pal/rcu.h"
-#include "slab/slab.h"
 
 namespace slub {
 
-constinit std::atomic<int> g_init_state{0};
-
 namespace {
-
-constinit SpinLock g_init_lock;
-constinit std::atomic<bool> g_atfork_done{false};
-constinit std::atomic<bool> g_flusher_started{false};
-constinit bool g_flusher_allowed = true;
-constinit unsigned g_flush_ms = 2000;
-constinit bool g_default_slab = false;       // SLUB_ALLOCATOR=slab
-constinit bool g_export = true;              // SLUB_EXPORT: the statistics area for tools/slabinfo
-constinit uint64_t g_init_ns = 0;            // when the allocator was initialised (CLOCK_MONOTONIC)
-constexpr size_t kFlusherDirtyPages = 1024;  // 4 MiB free but resident
 
 // Calls fn for the slot of `s` on every CPU that has an area.
 template <typename F>
@@ -659,127 +640,7 @@ void flush_barns(KmemCache* s, bool idle_only) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The flusher: one thread for the whole process, never one per CPU.
-
-// Every g_flush_ms: idle CPU slabs back to their nodes, free pages back to the OS. Every
-// second, and whenever tools/slabinfo asks: a statistics snapshot (slub/export.cc). The
-// statistics area is made at the first snapshot, when the process is a second old: most
-// processes of a shell script are gone by then and never pay for it.
-void* flusher_main(void*) {
-  prctl(PR_SET_NAME, "slub-flusher", 0, 0, 0);
-  constexpr uint64_t kPublishNs = 1000000000ull;
-  uint64_t now = os::now_ns();
-  uint64_t next_flush = now + uint64_t{g_flush_ms} * 1000000ull;
-  uint64_t next_publish = g_init_ns + kPublishNs > now ? g_init_ns + kPublishNs : now;
-  for (;;) {
-    const uint64_t next = next_flush < next_publish ? next_flush : next_publish;
-    const unsigned wait_ms = next > now ? static_cast<unsigned>((next - now) / 1000000ull) + 1 : 1;
-    if (export_wait(wait_ms)) export_serve();
-    now = os::now_ns();
-    if (now >= next_flush) {
-      flush_idle_pass();
-      PageAlloc::purge_dirty();
-      next_flush = now + uint64_t{g_flush_ms} * 1000000ull;
-    }
-    if (now >= next_publish) {
-      export_publish();
-      next_publish = now + kPublishNs;
-      // glibc ends a process when its last thread exits; this thread must not keep one alive
-      // after main called pthread_exit and the program's other threads ended.
-      if (os::only_service_threads_left(1)) exit(0);
-    }
-  }
-  return nullptr;
-}
-
-void drain_deferred() {
-  while (t_thread.deferred != nullptr) {
-    void* p = t_thread.deferred;
-    t_thread.deferred = *static_cast<void**>(p);
-    PageDesc* d = PageMap::desc_of(p);
-    if (d == nullptr) {
-      if (HugeHeader* h = PageAlloc::huge_header(p)) PageAlloc::huge_free(h);
-    } else if (d->kind == PageKind::kSlab) {
-      __slab_free(d->cache, d, p);
-    } else if (d->kind == PageKind::kLarge) {
-      PageAlloc::free(d);
-    }
-  }
-}
-
-void init_slow() {
-  g_init_lock.lock();
-  if (g_init_state.load(std::memory_order_relaxed) == 2) {
-    g_init_lock.unlock();
-    return;
-  }
-  g_init_state.store(1, std::memory_order_relaxed);
-  g_init_ns = os::now_ns();
-  CpuId::set_stop_hook(close_all_sheaves);
-  CpuId::init();
-  Topology::init();
-  PageAlloc::init();
-  PageClass::init();  // the free fast path's page entries (none: frees take the slow path)
-  cpu_areas_init();   // the real CPUs' areas (none: no sheaves)
-  debug_init();       // SLUB_DEBUG applies to the kmalloc caches too
-  merge_init();
-  g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
-  g_export = os::env_long("SLUB_EXPORT", 1) != 0;
-  long ms = os::env_long("SLUB_FLUSH_MS", 2000);
-  g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
-  {
-    LockGuard g(g_slab_mutex);
-    // SLUB_ALLOCATOR=slab: the SLAB clone behind malloc and behind every cache created.
-    const char* kind = os::env_str("SLUB_ALLOCATOR");
-    g_default_slab = kind != nullptr && strcmp(kind, "slab") == 0;
-    if (kind != nullptr && !g_default_slab && strcmp(kind, "slub") != 0)
-      os::print("slub: SLUB_ALLOCATOR=%s ignored (slub or slab)\n", kind);
-    if (!kmalloc_init(g_default_slab ? SLAB_QUEUED : 0))
-      os::fatal("slub: cannot create the kmalloc caches\n");
-    for (unsigned i = 0; g_default_slab && i < kNumKmalloc; ++i)
-      if (!slab::open(&g_kmalloc_caches[i])) os::fatal("slub: cannot create the SLAB caches\n");
-  }
-  g_init_state.store(2, std::memory_order_release);
-  g_init_lock.unlock();
-  // The real CPU-to-node map and distances from hwloc, which allocates: the allocator is ready
-  // and no lock is held. Until it answers, every CPU counts as on node 0.
-  if (t_thread.slow_depth == 0) Topology::discover();
-  // pthread_atfork may call malloc; everything is ready by now.
-  if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-void ensure_init() {
-  if (SLUB_LIKELY(g_init_state.load(std::memory_order_acquire) == 2)) return;
-  init_slow();
-}
-
-ReentryGuard::~ReentryGuard() {
-  // The deferred frees run at depth 0, each in its own guard (so each is a normal free); a
-  // signal handler that frees meanwhile adds to the list, which the loop keeps draining.
-  if (--t_thread.slow_depth == 0 && t_thread.deferred != nullptr && !t_thread.draining) {
-    t_thread.draining = true;
-    drain_deferred();
-    t_thread.draining = false;
-  }
-}
-
-void defer_free(void* p) {
-  *static_cast<void**>(p) = t_thread.deferred;
-  t_thread.deferred = p;
-}
-
-void* emergency_alloc(size_t size) {
-  return PageAlloc::huge_alloc(size, 16, nullptr);
-}
-
-void* __slab_alloc(KmemCache* s, size_t orig_size) {
-  return __slab_alloc_node(s, orig_size, -1);
-}
 
 namespace {
 // kmem_cache_alloc_node with sheaves (which hold objects of any node): one object of `node`
@@ -828,7 +689,6 @@ void* alloc_from_node(KmemCache* s, int node) {
 }  // namespace
 
 void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
-  ensure_init();
   if (s->pcs_base != 0) {  // sheaves (a classic fast path may lead here before start-up)
     if (want_node < 0) return __pcs_alloc(s, orig_size);
     void* object = nullptr;
@@ -844,7 +704,7 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
       store_tag(pcs_tag_word(s, object), 0);
     else
       errno = ENOMEM;
-    maybe_start_flusher();
+    service_request();
     return object;
   }
   void* object = nullptr;
@@ -858,10 +718,7 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     }
     const bool exact = want_node >= 0;
     const int node = exact ? want_node : Topology::node_of(cpu);
-    if (s->q != nullptr) {
-      // The SLAB clone (its CPU slots never hold a freelist); it counts its own hits and misses.
-      object = slab::alloc(s, want_node);
-    } else if (stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH); SLUB_UNLIKELY(s->is_debug())) {
+    if (stat(per_cpu_ptr(s, cpu), ALLOC_SLOWPATH); SLUB_UNLIKELY(s->is_debug())) {
       uint32_t handle = 0;
       const void* caller = nullptr;  // found by unwinding: only U and T need it
       if (s->track_off != 0 || (s->flags & SLAB_TRACE))
@@ -893,79 +750,8 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     }
   }
   if (object == nullptr) errno = ENOMEM;
-  maybe_start_flusher();
-  if (s->q != nullptr) slab::maybe_start_reaper();
+  service_request();
   return object;
-}
-
-// The classic mode's compare-and-swap fast paths (slub_cache.h): about 15 instructions and one
-// locked cmpxchg16b each.
-void* slab_alloc_cas(KmemCache* s, size_t orig_size) {
-  for (;;) {
-    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
-    if (SLUB_UNLIKELY(c == nullptr)) break;
-    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
-    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
-    if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) break;
-    void* next = get_freepointer_safe(s, object);
-    if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) break;  // the slow path reports it
-    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
-    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
-      stat(c, ALLOC_FASTPATH);
-      return object;
-    }
-    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
-  }
-  return __slab_alloc(s, orig_size);
-}
-
-// kmem_cache_alloc_node in the classic mode: the fast path when the CPU slab is on `node` (the
-// kernel's node_match); otherwise the slow path deactivates it and finds a slab of that node.
-// The CPU slab is read after the tid, so a change of slab fails the swap.
-void* slab_alloc_node_cas(KmemCache* s, size_t orig_size, int node) {
-  for (;;) {
-    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
-    if (SLUB_UNLIKELY(c == nullptr)) break;
-    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
-    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
-    PageDesc* slab = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
-    if (object == nullptr || (tid & kTidBusy) || slab == nullptr || slab->node != node) break;
-    void* next = get_freepointer_safe(s, object);
-    if (!freeptr_plausible(object, next)) break;
-    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
-    if (cmpxchg16b(&c->freelist_tid, expected,
-                   {reinterpret_cast<uint64_t>(next), tid + kTidStep})) {
-      stat(c, ALLOC_FASTPATH);
-      return object;
-    }
-    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
-  }
-  return __slab_alloc_node(s, orig_size, node);
-}
-
-void slab_free_cas(KmemCache* s, PageDesc* slab, void* object) {
-  for (;;) {
-    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
-    if (SLUB_UNLIKELY(c == nullptr)) break;
-    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
-    PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
-    if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) break;
-    uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
-    if (SLUB_UNLIKELY(head == reinterpret_cast<uint64_t>(object))) {
-      report_double_free(s, object);  // freed twice in a row: the kernel's naive check
-      return;
-    }
-    set_freepointer(s, object, reinterpret_cast<void*>(head));
-    DoubleWord expected{head, tid};
-    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
-                               {reinterpret_cast<uint64_t>(object), tid + kTidStep}))) {
-      stat(c, FREE_FASTPATH);
-      return;
-    }
-    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
-  }
-  __slab_free(s, slab, object);
 }
 
 void report_double_free(const KmemCache* s, const void* object) {
@@ -979,12 +765,7 @@ void __slab_free(KmemCache* s, PageDesc* slab, void* object) {
     defer_free(object);
     return;
   }
-  const int cpu = CpuId::current();
-  get_cpu_area(cpu);      // for the counters; no lock is held yet
-  if (s->q != nullptr) {  // the SLAB clone
-    slab::free(s, slab, object);
-    return;
-  }
+  get_cpu_area(CpuId::current());  // for the counters; no lock is held yet
   stat_here(s, FREE_SLOWPATH);
   if (SLUB_UNLIKELY(s->is_debug())) {
     uint32_t handle = 0;
@@ -1453,7 +1234,6 @@ void __pcs_free(void* p, uint32_t entry, KmemCache* s) {
 
 namespace {
 void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
-  ensure_init();
   void* object = nullptr;
   {
     ReentryGuard guard;
@@ -1486,7 +1266,7 @@ void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
     errno = ENOMEM;
   }
   (void)orig_size;
-  maybe_start_flusher();
+  service_request();
   return object;
 }
 
@@ -1548,7 +1328,7 @@ void pcs_free_slow(KmemCache* s, void* p, uint32_t entry) {
     c->lock.unlock();
     flush_objects(cache, flush, flushed, false);
   }
-  maybe_start_flusher();
+  service_request();
 }
 }  // namespace
 
@@ -1573,45 +1353,8 @@ void pcs_free_desc(KmemCache* s, PageDesc* d, void* p) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cache operations.
-
-KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
-                        kmem_ctor_t ctor, size_t useroffset, size_t usersize, int sheaf_capacity) {
-  ensure_init();
-  if ((flags & SLAB_TYPESAFE_BY_RCU) && !rcu::load()) {
-    os::print("slub: kmem_cache_create(%s): SLAB_TYPESAFE_BY_RCU needs liburcu (liburcu.so.8)\n",
-              name);
-    errno = ENOSYS;
-    return nullptr;
-  }
-  if (g_default_slab) flags |= SLAB_QUEUED;
-  const unsigned long eff = kmem_cache_flags(name, flags);  // with SLUB_DEBUG, as opened
-  // A cache that asks for its own sheaf capacity is never merged (as in the kernel).
-  if (sheaf_capacity < 0) {
-    LockGuard g(g_slab_mutex);
-    if (KmemCache* s = find_mergeable(size, align, eff, ctor, usersize))
-      return cache_alias(s, name, size) ? s : nullptr;
-  }
-  LockGuard g(g_slab_mutex);
-  const long index = alloc_cache_index();
-  if (index < 0) {
-    os::print("slub: kmem_cache_create(%s): %u caches already\n", name, kMaxCaches - 1);
-    return nullptr;
-  }
-  KmemCache* s = new (&g_caches[index]) KmemCache();
-  s->useroffset = static_cast<uint32_t>(useroffset);
-  s->usersize = static_cast<uint32_t>(usersize);
-  // Another thread may have created a compatible cache meanwhile: merging is a best effort
-  // here as in the kernel, where slab_mutex is held across; two caches are still correct.
-  if (!kmem_cache_open(s, name, size, align, flags, ctor, sheaf_capacity) ||
-      ((flags & SLAB_QUEUED) && !slab::open(s))) {
-    slab::close(s);
-    kmem_cache_release(s);
-    free_cache_index(static_cast<unsigned>(index));
-    return nullptr;
-  }
-  return s;
-}
+// What the cache layer calls (cache/cache.cc: kmem_cache_shrink, _validate, _destroy, the
+// reports and the statistics). g_slab_mutex held, inside a ReentryGuard.
 
 int flush_all(KmemCache* s) {
   int flushed = 0;
@@ -1694,146 +1437,35 @@ void report_leftovers(KmemCache* s, size_t slabs, size_t objects) {
 }
 }  // namespace
 
-int cache_shrink_locked(KmemCache* s) {
-  if (s->q != nullptr) return slab::shrink(s);
+int slub_shrink(KmemCache* s) {
   flush_all(s);
   return shrink_nodes(s);
 }
 
-// Shrink, validate and destroy take the allocator's locks on the caller's thread: a signal
-// handler's allocation meanwhile is a nested one (emergency block, deferred free), never a
-// wait for a lock its own thread holds.
-int cache_shrink(KmemCache* s) {
-  get_cpu_area(CpuId::current());  // counters of the flushes and frees below
-  ReentryGuard guard;
-  LockGuard g(g_slab_mutex);
-  return cache_shrink_locked(s);
-}
-
-int cache_validate(KmemCache* s) {
-  get_cpu_area(CpuId::current());  // counters of the flushes and frees below
-  ReentryGuard guard;
-  LockGuard g(g_slab_mutex);
-  return cache_validate_locked(s);
-}
-
-int cache_validate_locked(KmemCache* s) {
-  if (s->q != nullptr) return 0;  // the SLAB clone has no debug checks
+int slub_validate(KmemCache* s) {
   flush_all(s);
   int errors = 0;
   for_each_listed_slab(s, [&](PageDesc* slab) { errors += validate_slab(s, slab); });
   return errors;
 }
 
-namespace {
-// One line of alloc_calls / free_calls: a call site and what its objects have in common.
-struct CallSite {
-  const void* addr;
-  long count;
-  uint64_t min_age, max_age, sum_age;
-  int min_tid, max_tid;
-  uint64_t cpus;  // CPUs 0..63 seen (a summary, as the kernel's cpus= list)
-};
-}  // namespace
-
-int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
-  if (s->track_off == 0) return -1;
-  constexpr int kMaxSites = 256;
-  CallSite sites[kMaxSites];
-  int nsites = 0;
-  long dropped = 0;
-  const uint64_t now = os::now_ns();
-  {
-    LockGuard g(g_slab_mutex);
-    flush_all(s);
-    for_each_listed_slab(s, [&](PageDesc* slab) {
-      uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
-      fill_free_map(s, slab, free_map);
-      for (unsigned i = 0; i < slab->ctrs().objects(); ++i) {
-        const bool is_free = (free_map[i / 64] >> (i % 64)) & 1;
-        if (is_free != free_calls) continue;
-        const Track* t = get_track(s, s->object_at(desc_address(slab), i),
-                                   free_calls ? kTrackFree : kTrackAlloc);
-        if (t->addr == nullptr) continue;
-        const uint64_t age = (now - t->when_ns) / 1000000;
-        int k = 0;
-        while (k < nsites && sites[k].addr != t->addr) ++k;
-        if (k == nsites) {
-          if (nsites == kMaxSites) {
-            ++dropped;
-            continue;
-          }
-          sites[nsites++] = {t->addr, 0, age, age, 0, t->tid, t->tid, 0};
-        }
-        CallSite& c = sites[k];
-        c.count++;
-        c.sum_age += age;
-        if (age < c.min_age) c.min_age = age;
-        if (age > c.max_age) c.max_age = age;
-        if (t->tid < c.min_tid) c.min_tid = t->tid;
-        if (t->tid > c.max_tid) c.max_tid = t->tid;
-        if (t->cpu >= 0 && t->cpu < 64) c.cpus |= uint64_t{1} << t->cpu;
-      }
-    });
-  }
-  // Most frequent first (insertion sort: a few hundred entries at most).
-  for (int i = 1; i < nsites; ++i)
-    for (int j = i; j > 0 && sites[j].count > sites[j - 1].count; --j) {
-      CallSite tmp = sites[j];
-      sites[j] = sites[j - 1];
-      sites[j - 1] = tmp;
+void slub_for_each_track(KmemCache* s, bool free_objects, void (*fn)(const Track*, void*),
+                         void* arg) {
+  flush_all(s);
+  for_each_listed_slab(s, [&](PageDesc* slab) {
+    uint64_t free_map[kMaxObjsPerSlab / 64 + 1] = {};
+    fill_free_map(s, slab, free_map);
+    for (unsigned i = 0; i < slab->ctrs().objects(); ++i) {
+      const bool is_free = (free_map[i / 64] >> (i % 64)) & 1;
+      if (is_free == free_objects)
+        fn(get_track(s, s->object_at(desc_address(slab), i),
+                     free_objects ? kTrackFree : kTrackAlloc),
+           arg);
     }
-  for (int i = 0; i < nsites; ++i) {
-    char sym[256], line[512];
-    symbolize(sites[i].addr, sym, sizeof sym);
-    char cpus[128];  // the kernel's cpu list: "0-3,7"
-    size_t used = 0;
-    cpus[0] = '\0';
-    for (int c = 0; c < 64 && used < sizeof cpus - 16; ++c) {
-      if (!((sites[i].cpus >> c) & 1)) continue;
-      int e = c;
-      while (e + 1 < 64 && ((sites[i].cpus >> (e + 1)) & 1)) ++e;
-      used += snprintf(cpus + used, sizeof cpus - used, used ? ",%d" : "%d", c);
-      if (e > c) used += snprintf(cpus + used, sizeof cpus - used, "-%d", e);
-      c = e;
-    }
-    int n = snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=%s\n",
-                     sites[i].count, sym, static_cast<unsigned long long>(sites[i].min_age),
-                     static_cast<unsigned long long>(sites[i].sum_age / sites[i].count),
-                     static_cast<unsigned long long>(sites[i].max_age), sites[i].min_tid,
-                     sites[i].max_tid, cpus);
-    if (n > 0 && write(fd, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1) < 0)
-      break;
-  }
-  if (dropped != 0) {
-    char line[96];
-    int n =
-        snprintf(line, sizeof line, "%7ld objects from further call sites not shown\n", dropped);
-    if (n > 0 && write(fd, line, n) < 0) return nsites;
-  }
-  return nsites;
+  });
 }
 
-int cache_destroy(KmemCache* s) {
-  get_cpu_area(CpuId::current());
-  ReentryGuard guard;  // as cache_shrink
-  g_slab_mutex.lock();
-  if (--s->refcount > 0) {
-    g_slab_mutex.unlock();
-    return 0;
-  }
-  if (s->q != nullptr) {
-    slab::shrink(s);
-    if (const size_t busy = slab::busy_slabs(s)) {
-      os::report("slub: kmem_cache_destroy(%s): %zu slabs still hold objects; cache kept\n",
-                 s->name, busy);
-      s->refcount++;
-      g_slab_mutex.unlock();
-      errno = EBUSY;
-      return -1;
-    }
-    slab::close(s);
-  }
+int slub_shutdown(KmemCache* s) {
   flush_all(s);
   shrink_nodes(s);
   size_t slabs = 0, objects = 0;
@@ -1841,49 +1473,21 @@ int cache_destroy(KmemCache* s) {
     slabs += s->node[i]->nr_slabs.load();
     objects += s->node[i]->total_objects.load();
   }
-  if (slabs != 0) {
-    size_t free_objs = 0;
-    for (int i = 0; i < s->nr_nodes; ++i) {
-      KmemCacheNode* n = s->node[i];
-      LockGuard lg(n->list_lock);
-      for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
-        PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
-        free_objs += slab->ctrs().objects() - slab->ctrs().inuse();
-      }
+  if (slabs == 0) return 0;
+  size_t free_objs = 0;
+  for (int i = 0; i < s->nr_nodes; ++i) {
+    KmemCacheNode* n = s->node[i];
+    LockGuard lg(n->list_lock);
+    for (ListHead* h = n->partial.next; h != &n->partial; h = h->next) {
+      PageDesc* slab = list_entry<PageDesc, &PageDesc::list>(h);
+      free_objs += slab->ctrs().objects() - slab->ctrs().inuse();
     }
-    report_leftovers(s, slabs, objects - free_objs);
-    s->refcount++;
-    g_slab_mutex.unlock();
-    errno = EBUSY;
-    return -1;
   }
-  kmem_cache_release(s);
-  free_aliases(s);
-  const bool rcu = s->flags & SLAB_TYPESAFE_BY_RCU;
-  g_slab_mutex.unlock();
-  if (rcu) rcu::barrier();  // its slabs' pages come back first (they name the cache)
-  if (!s->is_kmalloc) {
-    LockGuard g(g_slab_mutex);
-    free_cache_index(cache_index(s));
-  }
-  return 0;
+  report_leftovers(s, slabs, objects - free_objs);
+  return -1;
 }
 
-void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
-  *info = {};
-  info->name = s->name;
-  info->object_size = s->object_size;
-  info->slot_size = s->size;
-  info->order = s->order;
-  info->objs_per_slab = s->objects;
-  info->min_partial = s->min_partial;
-  info->aliases = s->refcount - 1;
-  unique_id(s, info->unique_id, sizeof info->unique_id);
-  info->cpu_partial = s->cpu_partial;
-  if (s->q != nullptr) {
-    slab::get_info(s, info);
-    return;
-  }
+void slub_get_info(const KmemCache* s, kmem_cache_info* info) {
   size_t free_objs = 0;
   for (int i = 0; i < s->nr_nodes; ++i) {
     KmemCacheNode* n = s->node[i];
@@ -1904,11 +1508,7 @@ void cache_get_info(const KmemCache* s, kmem_cache_info* info) {
   });
 }
 
-void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
-  if (s->q != nullptr) {
-    slab::node_info(s, node, info);
-    return;
-  }
+void slub_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
   *info = {};
   KmemCacheNode* n = s->node[node];
   info->nr_slabs = n->nr_slabs.load(std::memory_order_relaxed);
@@ -1921,11 +1521,7 @@ void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info) {
   }
 }
 
-void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
-  if (s->q != nullptr) {
-    slab::queue_info(s, info);
-    return;
-  }
+void slub_queue_info(KmemCache* s, kmem_cache_queue_info* info) {
   *info = {};
   info->node_bytes = sizeof(KmemCacheNode) * s->nr_nodes;
   info->reaper_ns = 0;
@@ -2040,27 +1636,6 @@ int flush_idle_pass() {
   return flushed;
 }
 
-void maybe_start_flusher() {
-  if (SLUB_LIKELY(g_flusher_started.load(std::memory_order_relaxed))) return;
-  // Wanted at once when statistics are exported (it keeps the area), else once there are
-  // per-CPU slabs on two CPUs that can go idle, or free pages to purge.
-  if (!g_flusher_allowed || t_thread.slow_depth != 0) return;
-  if (!g_export && nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kFlusherDirtyPages) return;
-  if (g_flusher_started.exchange(true)) return;
-  // The thread must not take the program's signals.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  pthread_t t;
-  if (pthread_create(&t, &attr, flusher_main, nullptr) != 0) g_flusher_started.store(false);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
 // Closes every main sheaf to the rseq sections (rseq stopped for good: a thread bound a virtual
 // CPU, or a fork child could not renew its membarrier registration). Each slot's lock is taken,
 // so that no slow path opens one again after it was closed; the caller fences all CPUs.
@@ -2081,13 +1656,9 @@ bool close_all_sheaves() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fork(): every lock in the documented order, so the child finds none held.
+// fork(): every SLUB lock in the documented order (cache/cache.cc takes the others).
 
-void fork_prepare() {
-  ensure_init();
-  rcu::before_fork();  // liburcu's call_rcu threads pause first: their callbacks free slabs
-  cpu_area_lock();
-  g_slab_mutex.lock();
+void slub_lock_all() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock(); });
@@ -2100,16 +1671,9 @@ void fork_prepare() {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock();
   }
-  slab::lock_all();
-  PageAlloc::lock();
-  meta::lock();
 }
 
-namespace {
-void fork_release(bool child) {
-  meta::unlock();
-  PageAlloc::unlock();
-  slab::unlock_all(child);
+void slub_unlock_all() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
     for (int i = 0; i < s->nr_nodes; ++i) {
@@ -2118,25 +1682,6 @@ void fork_release(bool child) {
     }
     for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.unlock(); });
   }
-  g_slab_mutex.unlock();
-  cpu_area_unlock();
-}
-}  // namespace
-
-void fork_parent() {
-  fork_release(false);
-  rcu::after_fork_parent();
-}
-
-void fork_child() {
-  // Alone in the child: no rseq section can be in flight.
-  const bool rseq_kept = CpuId::after_fork_child();
-  fork_release(true);
-  if (!rseq_kept) close_all_sheaves();
-  rcu::after_fork_child();
-  export_forget();  // the parent's area; the child makes its own when its flusher starts
-  g_flusher_started.store(false);  // the flusher thread did not survive fork
-  g_init_ns = os::now_ns();  // the child's first second starts now: a short child makes no area
 }
 
 }  // namespace slub

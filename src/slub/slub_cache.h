@@ -1,5 +1,6 @@
-// slub: the allocator proper. The fast paths are here, inline; everything else is in slub.cc,
-// whose opening comment gives the lock order and the slab states.
+// slub: the SLUB allocator's fast paths, inline, and what the cache layer (cache/cache.h) calls
+// of it; the slow paths are in slub.cc, whose opening comment gives the lock order and the slab
+// states.
 //
 // Call tree, from malloc down to the page allocator, with sheaves (the default):
 //   malloc -> g_kmalloc_pcs[size] -> pcs_pop (an rseq section: pop the CPU's main sheaf)
@@ -11,10 +12,13 @@
 //     -> __pcs_free (slow: the spare sheaf, the barn, or a flush to the slabs grouped by slab;
 //        an object of another node goes to its slab)
 // In the classic mode (no sheaves: SLUB_SHEAVES=0, a cache created with sheaf capacity 0)
-// malloc -> kmalloc_index -> slab_alloc_cas (a cmpxchg16b on the CPU's {freelist, tid})
-//   -> __slab_alloc -> ___slab_alloc (the same sources as above, one slab at a time), and
-// free -> PageMap::desc_of -> slab_free_cas (the CPU slab's freelist) -> __slab_free
-// (cmpxchg16b on the slab's {freelist, counters}; lists; discard_slab -> PageAlloc::free).
+// malloc -> kmalloc_index -> cache_alloc -> slab_alloc_cas (a cmpxchg16b on the CPU's
+//   {freelist, tid}) -> cache_alloc_slow -> __slab_alloc_node -> ___slab_alloc (the same
+//   sources as above, one slab at a time), and
+// free -> PageMap::desc_of -> cache_free -> slab_free_cas (the CPU slab's freelist) ->
+// cache_free_slow -> __slab_free (cmpxchg16b on the slab's {freelist, counters}; lists;
+// discard_slab -> PageAlloc::free).
+// cache_alloc_slow and cache_free_slow (the cache layer) hand a SLAB_QUEUED cache to slab/.
 #pragma once
 
 #include <sys/rseq.h>
@@ -28,12 +32,11 @@
 
 namespace slub {
 
-void ensure_init();
-extern std::atomic<int> g_init_state;  // 2 when ready
+struct Track;  // core/debug.h
 
-// `orig_size` is what the user asked for (kept by debug kmalloc caches).
-SLUB_SLOW_PATH void* __slab_alloc(KmemCache* s, size_t orig_size);
-// The same for an object of node `node` (kmem_cache_alloc_node), or any node if node < 0.
+// The slow paths of a SLUB cache (the cache layer reaches them; the fast paths below too).
+// `orig_size` is what the user asked for (kept by debug kmalloc caches); an object of node
+// `node` (kmem_cache_alloc_node), or of any node if node < 0. The allocator is initialised.
 SLUB_SLOW_PATH void* __slab_alloc_node(KmemCache* s, size_t orig_size, int node);
 SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
 
@@ -204,87 +207,113 @@ SLUB_FAST_PATH void pcs_free(void* p, uint32_t e) {
 }
 
 // ---- The classic mode: the CPU freelist, by compare-and-swap --------------------------------
-// About 15 instructions and one locked cmpxchg16b each (slub.cc): read tid, then the CPU
-// freelist head (alloc) or the active slab (free). A busy slot (a slow path holds it) or an
-// empty freelist goes slow. Debug caches never get a CPU freelist, so they always go slow
-// without testing anything here.
-void* slab_alloc_cas(KmemCache* s, size_t orig_size);
-void slab_free_cas(KmemCache* s, PageDesc* slab, void* object);
-
-// Allocation from any cache.
-SLUB_FAST_PATH void* slab_alloc(KmemCache* s, size_t orig_size) {
-  if (SLUB_LIKELY(s->pcs_base != 0)) return pcs_alloc(s, orig_size);
-  return slab_alloc_cas(s, orig_size);
+// About 15 instructions and one locked cmpxchg16b each: read tid, then the CPU freelist head
+// (alloc) or the active slab (free). A busy slot (a slow path holds it), an empty freelist or a
+// CPU without an area is a miss: nullptr or false, and the caller goes slow (cache_alloc_slow,
+// cache_free_slow). Debug caches and SLAB caches never get a CPU freelist, so they always miss.
+SLUB_FAST_PATH void* slab_alloc_cas(const KmemCache* s) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) return nullptr;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    if (SLUB_UNLIKELY(object == nullptr || (tid & kTidBusy))) return nullptr;
+    void* next = get_freepointer_safe(s, object);
+    if (SLUB_UNLIKELY(!freeptr_plausible(object, next))) return nullptr;  // the slow path reports
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(next), tid + kTidStep}))) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
 }
 
-// kmem_cache_alloc_node: sheaves hold any node's objects, so an allocation for a node goes to
-// the slabs (the kernel does the same); the classic mode checks the CPU slab's node in its
-// compare-and-swap path (slub.cc).
-void* slab_alloc_node_cas(KmemCache* s, size_t orig_size, int node);
-SLUB_FAST_PATH void* slab_alloc_node(KmemCache* s, size_t orig_size, int node) {
-  if (s->pcs_base != 0) return __slab_alloc_node(s, orig_size, node);
-  return slab_alloc_node_cas(s, orig_size, node);
+// kmem_cache_alloc_node in the classic mode: the fast path when the CPU slab is on `node` (the
+// kernel's node_match); otherwise the slow path deactivates it and finds a slab of that node.
+// The CPU slab is read after the tid, so a change of slab fails the swap.
+SLUB_FAST_PATH void* slab_alloc_node_cas(const KmemCache* s, int node) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) return nullptr;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    void* object = reinterpret_cast<void*>(__atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE));
+    PageDesc* slab = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (object == nullptr || (tid & kTidBusy) || slab == nullptr || slab->node != node)
+      return nullptr;
+    void* next = get_freepointer_safe(s, object);
+    if (!freeptr_plausible(object, next)) return nullptr;
+    DoubleWord expected{reinterpret_cast<uint64_t>(object), tid};
+    if (cmpxchg16b(&c->freelist_tid, expected,
+                   {reinterpret_cast<uint64_t>(next), tid + kTidStep})) {
+      stat(c, ALLOC_FASTPATH);
+      return object;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
 }
 
-// Free of `object` of `s`, whose descriptor is `slab` (an object start, checked).
-SLUB_FAST_PATH void slab_free(KmemCache* s, PageDesc* slab, void* object) {
-  if (s->pcs_base != 0) return pcs_free_desc(s, slab, object);
-  slab_free_cas(s, slab, object);
+// Free of `object` (an object start of `slab`) to the CPU freelist when `slab` is the CPU's
+// active slab: true when done (or reported: a free of the freelist's head, freed twice in a
+// row, is the kernel's naive double-free check), false on a miss.
+SLUB_FAST_PATH bool slab_free_cas(const KmemCache* s, PageDesc* slab, void* object) {
+  for (;;) {
+    KmemCacheCpu* c = raw_cpu_ptr(s, CpuId::current());
+    if (SLUB_UNLIKELY(c == nullptr)) return false;
+    uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+    PageDesc* active = __atomic_load_n(&c->slab, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(active != slab || (tid & kTidBusy))) return false;
+    uint64_t head = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
+    if (SLUB_UNLIKELY(head == reinterpret_cast<uint64_t>(object))) {
+      report_double_free(s, object);
+      return true;
+    }
+    set_freepointer(s, object, reinterpret_cast<void*>(head));
+    DoubleWord expected{head, tid};
+    if (SLUB_LIKELY(cmpxchg16b(&c->freelist_tid, expected,
+                               {reinterpret_cast<uint64_t>(object), tid + kTidStep}))) {
+      stat(c, FREE_FASTPATH);
+      return true;
+    }
+    stat(c, CMPXCHG_DOUBLE_CPU_FAIL);
+  }
 }
 
-// The cache operations behind the public API (slub.cc).
-// Creates a cache, or returns a compatible existing one with `name` as a new alias.
-KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
-                        kmem_ctor_t ctor, size_t useroffset, size_t usersize,
-                        int sheaf_capacity = -1);
-int cache_destroy(KmemCache* s);
-int cache_shrink(KmemCache* s);
-// Flushes the CPU slabs and checks every slab on the node lists (all slabs, for debug caches,
-// which keep full slabs on a list too). Returns the number of errors found.
-int cache_validate(KmemCache* s);
-// The same two with g_slab_mutex already held.
-int cache_validate_locked(KmemCache* s);
-int cache_shrink_locked(KmemCache* s);
-// Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U).
-int cache_print_calls(KmemCache* s, bool free_calls, int fd);
-void cache_get_info(const KmemCache* s, kmem_cache_info* info);
-// What the queues and per-CPU structures hold (SLUB or the SLAB clone).
-void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);
-// Per-node counts (partial list walked under the node's list_lock).
-void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
+// ---- What the cache layer calls of SLUB (slub.cc) -------------------------------------------
+// Each with g_slab_mutex held and the caller's CPU area made (counters), inside a ReentryGuard.
+
 // Flushes every CPU's slab, partials and sheaves of `s` back to the node lists, and the barns.
 // Returns CPU slots flushed.
 int flush_all(KmemCache* s);
-// One pass of the flusher: flushes per-CPU slabs idle since the previous pass.
+// flush_all, then every empty slab of the node lists back to the page allocator: slabs freed.
+int slub_shrink(KmemCache* s);
+// flush_all, then every slab on the node lists checked (all slabs, for debug caches, which
+// keep full slabs on a list too). Returns the number of errors found.
+int slub_validate(KmemCache* s);
+// kmem_cache_destroy's part: flushes and frees what it can; 0 if no object is left, else the
+// live objects are reported and -1.
+int slub_shutdown(KmemCache* s);
+// The alloc (or free) tracks of the live (or free) objects of `s` (needs U): fn(track, arg).
+void slub_for_each_track(KmemCache* s, bool free_objects, void (*fn)(const Track*, void*),
+                         void* arg);
+// The counts of kmem_cache_info that are SLUB's (slabs, objects, partial and CPU slabs).
+void slub_get_info(const KmemCache* s, kmem_cache_info* info);
+// Per-node counts (partial list walked under the node's list_lock).
+void slub_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
+// What the queues and per-CPU structures hold.
+void slub_queue_info(KmemCache* s, kmem_cache_queue_info* info);
+// The service thread's pass: flushes per-CPU slabs and sheaves idle since the previous pass,
+// and idle barns. Takes g_slab_mutex. Returns CPU slots flushed.
 int flush_idle_pass();
-
-// Reentrancy (a signal handler calling malloc while this thread is inside a slow path that
-// holds locks): slow paths run inside a ReentryGuard; a nested allocation is served by a
-// private mapping and a nested free is deferred until the outer call leaves.
-class ReentryGuard {
- public:
-  ReentryGuard() : nested_(t_thread.slow_depth++ > 0) {}
-  ~ReentryGuard();
-  bool nested() const { return nested_; }
-
- private:
-  bool nested_;
-};
-void defer_free(void* p);
-// A nested allocation's memory: a huge block, freed through the normal paths.
-void* emergency_alloc(size_t size);
 
 // Closes every main sheaf to the rseq sections (the stop hook of CpuId; a fork child): true
 // if one was open.
 bool close_all_sheaves();
 
-// fork(): take every allocator lock in the fixed order; release on both sides.
-void fork_prepare();
-void fork_parent();
-void fork_child();
-
-// Starts the flusher thread if it is wanted and allowed (SLUB_FLUSHER=0 forbids it). Called
-// with no lock held, at the end of slow paths.
-void maybe_start_flusher();
+// fork(): every SLUB lock (CPU slots, barns, node lists) in the lock order, after g_slab_mutex;
+// released on both sides.
+void slub_lock_all();
+void slub_unlock_all();
 
 }  // namespace slub

@@ -11,7 +11,7 @@
 
 #include "mm/page_alloc.h"
 #include "mm/page_map.h"
-#include "slub/slub_cache.h"
+#include "cache/cache.h"
 
 using namespace slub;
 

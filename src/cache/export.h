@@ -1,8 +1,8 @@
-// slub/export: the statistics area read by tools/slabinfo (include/slub/stats.h). All of it
-// runs on the flusher thread, except export_close (at exit) and export_forget (fork child).
+// cache/export: the statistics area read by tools/slabinfo (include/slub/stats.h). All of it
+// runs on the service thread, except export_close (at exit) and export_forget (fork child).
 #pragma once
 
-#include "slub/slub_cache.h"
+#include "cache/cache.h"
 
 namespace slub {
 

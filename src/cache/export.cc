@@ -1,4 +1,4 @@
-// slub/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
+// cache/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
 // service thread: created when the process is a second old, a snapshot of every cache once a
 // second and on request, commands (refresh, validate, shrink) from tools/slabinfo, removed at
 // exit. Nothing here runs on an allocation path: the fast paths only bump their CPU's counters.
@@ -7,13 +7,9 @@
 // every page of it that is written has been given real pages first (fallocate), and when any
 // step fails the program runs without an area (one line on stderr, if SLUB_EXPORT was asked for
 // explicitly). Another user's file at our name is left alone.
-#include "slub/export.h"
+#include "cache/export.h"
 
-#include <dirent.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -27,6 +23,7 @@
 #include "core/meta.h"
 #include "mm/page_alloc.h"
 #include "pal/os.h"
+#include "pal/process.h"
 
 namespace slub {
 
@@ -103,8 +100,8 @@ void fill_cache(slub_shm_cache* out, KmemCache* s) {
 // another time than the one that made the area. Never true for another user's file.
 bool stale_own_area(int fd, const struct stat& st, int pid) {
   if (!S_ISREG(st.st_mode) || st.st_uid != os::effective_uid()) return false;
-  if (pid == getpid()) return true;
-  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  if (pid == os::getpid()) return true;
+  if (!os::process_exists(pid)) return true;
   slub_shm_header hdr{};
   if (static_cast<size_t>(st.st_size) < sizeof hdr) return false;  // being made right now?
   const void* m = os::map_shared(fd, sizeof hdr, false);
@@ -118,24 +115,23 @@ bool stale_own_area(int fd, const struct stat& st, int pid) {
 
 // Removes this user's areas of processes that are gone (killed before they could remove their
 // own). Another user's areas are left alone.
+void remove_if_stale(const char* entry, void*) {
+  if (strncmp(entry, "slub.", 5) != 0) return;
+  char* end = nullptr;
+  const long pid = strtol(entry + 5, &end, 10);
+  if (end == nullptr || *end != '\0' || pid <= 0 || pid > INT32_MAX || pid == os::getpid()) return;
+  char name[300];
+  snprintf(name, sizeof name, "/%s", entry);
+  struct stat st;
+  const int fd = os::open_shm_readonly(name, &st);
+  if (fd < 0) return;
+  const bool stale = stale_own_area(fd, st, static_cast<int>(pid));
+  os::close_fd(fd);
+  if (stale) os::remove_shm(name);
+}
+
 void remove_stale_areas() {
-  DIR* d = opendir("/dev/shm");
-  if (d == nullptr) return;
-  while (dirent* e = readdir(d)) {
-    if (strncmp(e->d_name, "slub.", 5) != 0) continue;
-    char* end = nullptr;
-    long pid = strtol(e->d_name + 5, &end, 10);
-    if (end == nullptr || *end != '\0' || pid <= 0 || pid > INT32_MAX || pid == getpid()) continue;
-    char name[300];
-    snprintf(name, sizeof name, "/%s", e->d_name);
-    struct stat st;
-    const int fd = os::open_shm_readonly(name, &st);
-    if (fd < 0) continue;
-    const bool stale = stale_own_area(fd, st, static_cast<int>(pid));
-    os::close_fd(fd);
-    if (stale) os::remove_shm(name);
-  }
-  closedir(d);
+  os::for_each_dir_entry("/dev/shm", remove_if_stale, nullptr);
 }
 
 // Creates our area's file: new, or in place of a stale area of ours at the same name (an
@@ -146,7 +142,7 @@ int create_area_file() {
   struct stat st;
   const int old = os::open_shm_readonly(g_shm_name, &st);
   if (old < 0) return old;
-  const bool stale = stale_own_area(old, st, getpid());
+  const bool stale = stale_own_area(old, st, os::getpid());
   os::close_fd(old);
   if (!stale) return -EEXIST;  // another user's file (planted?), or not a regular file
   os::remove_shm(g_shm_name);
@@ -176,7 +172,7 @@ void export_start() {
   if (g_tried || os::env_long("SLUB_EXPORT", 1) == 0) return;
   g_tried = true;
   remove_stale_areas();
-  snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(getpid()));
+  snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(os::getpid()));
   const int fd = create_area_file();
   if (fd < 0) {
     no_area(fd == -EEXIST ? "another user's file (or not a regular file) is at" : "cannot create",
@@ -201,10 +197,10 @@ void export_start() {
     return;
   }
   shm->hdr.version = SLUB_SHM_VERSION;
-  shm->hdr.pid = static_cast<int32_t>(getpid());
+  shm->hdr.pid = static_cast<int32_t>(os::getpid());
   shm->hdr.start_time = os::process_start_time();
   os::program_name(shm->hdr.exe, sizeof shm->hdr.exe);
-  g_shm_pid = getpid();
+  g_shm_pid = os::getpid();
   __atomic_store_n(&shm->hdr.magic, SLUB_SHM_MAGIC, __ATOMIC_RELEASE);  // last: readers check it
   g_shm.store(shm, std::memory_order_release);  // g_shm_name and g_shm_pid with it
 }
@@ -277,7 +273,7 @@ void export_serve() {
 }
 
 void export_close() {
-  if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != getpid()) return;
+  if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != os::getpid()) return;
   // Only the name goes: the flusher thread keeps running until the process is gone and may be
   // writing the area or waiting on its futex right now. The mapping goes with the process.
   os::remove_shm(g_shm_name);

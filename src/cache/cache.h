@@ -1,0 +1,80 @@
+// cache: the cache layer, above the two allocators (the kernel's mm/slab_common.c). It owns
+// what every cache has whichever allocator runs it: start-up, creation (with merging), destroy,
+// shrink, validate, the statistics and reports, fork, the one service thread; and it hands each
+// operation to the cache's allocator: slub/ (the product) or slab/ (the SLAB clone, a cache with
+// SLAB_QUEUED, or every cache under SLUB_ALLOCATOR=slab). slub/ and slab/ know nothing of each
+// other or of this layer.
+//
+// The fast paths stay SLUB's (slub/slub_cache.h): a cache with sheaves is served by its rseq
+// sections without a test of the allocator; the classic mode's compare-and-swap misses for a
+// SLAB cache (its SLUB CPU slots never hold a freelist), and only the slow path looks at `q`.
+#pragma once
+
+#include <cstddef>
+
+#include "core/kmem_cache.h"
+#include "core/reentry.h"
+#include "core/service.h"
+#include "slub/slub_cache.h"
+
+namespace slub {
+
+// Starts the allocator the first time anything asks (idempotent, reentrant-safe).
+void ensure_init();
+
+// The classic mode and SLAB caches, out of line (as one call from the fast paths, like the
+// sheaves' slow paths): SLUB's compare-and-swap on the CPU freelist, and on a miss the slow
+// path of the cache's allocator. `node` < 0 for any node.
+SLUB_NOINLINE void* cache_alloc_classic(KmemCache* s, size_t orig_size);
+SLUB_NOINLINE void* cache_alloc_node_classic(KmemCache* s, size_t orig_size, int node);
+SLUB_NOINLINE void cache_free_classic(KmemCache* s, PageDesc* slab, void* object);
+SLUB_SLOW_PATH void* cache_alloc_slow(KmemCache* s, size_t orig_size, int node);
+SLUB_SLOW_PATH void cache_free_slow(KmemCache* s, PageDesc* slab, void* object);
+
+// Allocation from any cache.
+SLUB_FAST_PATH void* cache_alloc(KmemCache* s, size_t orig_size) {
+  if (SLUB_LIKELY(s->pcs_base != 0)) return pcs_alloc(s, orig_size);
+  return cache_alloc_classic(s, orig_size);
+}
+
+// kmem_cache_alloc_node: sheaves hold any node's objects, so an allocation for a node goes to
+// the slabs (the kernel does the same); the classic mode checks the CPU slab's node in its
+// compare-and-swap path.
+SLUB_FAST_PATH void* cache_alloc_node(KmemCache* s, size_t orig_size, int node) {
+  if (s->pcs_base != 0) return __slab_alloc_node(s, orig_size, node);
+  return cache_alloc_node_classic(s, orig_size, node);
+}
+
+// Free of `object` of `s`, whose descriptor is `slab` (an object start, checked).
+SLUB_FAST_PATH void cache_free(KmemCache* s, PageDesc* slab, void* object) {
+  if (s->pcs_base != 0) return pcs_free_desc(s, slab, object);
+  cache_free_classic(s, slab, object);
+}
+
+// Creates a cache, or returns a compatible existing one with `name` as a new alias.
+KmemCache* cache_create(const char* name, size_t size, size_t align, unsigned long flags,
+                        kmem_ctor_t ctor, size_t useroffset, size_t usersize,
+                        int sheaf_capacity = -1);
+int cache_destroy(KmemCache* s);
+int cache_shrink(KmemCache* s);
+// Flushes the CPU slabs and checks every slab on the node lists. Returns the errors found.
+int cache_validate(KmemCache* s);
+// The same two with g_slab_mutex already held (the service thread's commands).
+int cache_validate_locked(KmemCache* s);
+int cache_shrink_locked(KmemCache* s);
+// Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U): the number
+// of call sites, or -1 without U.
+int cache_print_calls(KmemCache* s, bool free_calls, int fd);
+void cache_get_info(const KmemCache* s, kmem_cache_info* info);
+// What the queues and per-CPU structures hold (SLUB or the SLAB clone).
+void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);
+// Per-node counts.
+void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
+
+// The service thread (cache/service.cc): its body, and the start of the statistics area's
+// first second (a fork child's starts at the fork).
+void service_init();  // at start-up: its options, then core/service.h's configuration
+void* service_main(void*);
+void service_reset_clock();
+
+}  // namespace slub

@@ -1,0 +1,36 @@
+// core/reentry: a signal handler that calls malloc while its thread is inside an allocator
+// slow path (which may hold locks). Both allocators (slub/, slab/) and the cache layer run
+// their slow paths inside a ReentryGuard; a nested allocation is served by a private mapping
+// and a nested free is deferred until the outer call leaves.
+#pragma once
+
+#include <cstddef>
+
+#include "core/kmem_cache.h"
+
+namespace slub {
+
+class ReentryGuard {
+ public:
+  ReentryGuard() : nested_(t_thread.slow_depth++ > 0) {}
+  ~ReentryGuard();
+  bool nested() const { return nested_; }
+
+ private:
+  bool nested_;
+};
+
+// A nested free: kept on the thread's list, freed when the outermost guard ends.
+void defer_free(void* p);
+// Frees what signal handlers deferred on this thread (the guard's end does it; so does a fast
+// path that held a slot as a guard would: slub.cc's locked paths).
+void drain_deferred();
+// A nested allocation's memory: a huge block, freed through the normal paths.
+void* emergency_alloc(size_t size);
+
+// How a deferred object of a slab is freed: the cache layer's dispatch to the cache's
+// allocator (core cannot name slub/ or slab/). Set once at start-up, before any free.
+using SlabObjectFree = void (*)(KmemCache* s, PageDesc* slab, void* object);
+void set_deferred_slab_free(SlabObjectFree fn);
+
+}  // namespace slub

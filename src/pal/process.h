@@ -1,0 +1,44 @@
+// pal/process: the OS calls about threads, processes, descriptors and symbols (pal/os.h has
+// memory, output and the environment). Nothing here calls malloc, except where a comment says
+// glibc may (thread creation: its stack and TLS come from mmap, but pthread_create itself is
+// only ever called with no allocator lock held).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace slub::os {
+
+// Starts a detached thread running fn(nullptr) with a 64 KiB stack and every signal blocked
+// (the program's signals must never be delivered to it); `name` (15 characters at most) is
+// what /proc/PID/task/TID/comm shows. False if the thread could not be created.
+bool start_thread(void* (*fn)(void*), const char* name);
+// CPU time the calling thread has used, in nanoseconds.
+uint64_t thread_cpu_ns();
+// pthread_atfork: the three handlers run around every fork of the process.
+void at_fork(void (*prepare)(), void (*parent)(), void (*child)());
+void yield();
+
+int getpid();
+// False only when no process `pid` exists (kill(pid, 0) fails with ESRCH).
+bool process_exists(int pid);
+// Calls fn(name, arg) for each entry of the directory at `path` (not . and ..); false if it
+// cannot be opened.
+bool for_each_dir_entry(const char* path, void (*fn)(const char* name, void* arg), void* arg);
+
+// write(2) until all of buf is written; false on an error (EBADF, EPIPE, ...).
+bool write_all(int fd, const void* buf, size_t len);
+// Opens `path` for appending (created 0644, close-on-exec): the descriptor or -errno.
+int open_append(const char* path);
+
+// The symbol `addr` is in: its name (nullptr if none), its address and its object's base and
+// path; false when no loaded object contains addr (dladdr).
+struct SymbolInfo {
+  const char* name;
+  const void* addr;
+  const char* object;
+  const void* object_base;
+};
+bool symbol_of(const void* addr, SymbolInfo* info);
+
+}  // namespace slub::os
