@@ -1,9 +1,7 @@
 // core/debug.cc: slub_debug for user space. See debug.h for the flags and the locking rule.
 #include "core/debug.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
-#include <link.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -14,6 +12,7 @@
 #include <cstring>
 
 #include "pal/os.h"
+#include "pal/process.h"
 
 namespace slub {
 
@@ -178,24 +177,6 @@ struct TextRange {
 };
 constinit TextRange g_text;
 
-int find_text(struct dl_phdr_info* info, size_t, void* arg) {
-  auto* base = static_cast<const char*>(arg);
-  if (reinterpret_cast<const char*>(info->dlpi_addr) != base && info->dlpi_addr != 0) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    const uintptr_t self = reinterpret_cast<uintptr_t>(&find_text);
-    if (self >= lo && self < lo + ph.p_memsz) {
-      g_text.lo = lo;
-      g_text.hi = lo + ph.p_memsz;
-      g_text.shared = info->dlpi_name != nullptr && info->dlpi_name[0] != '\0';
-      return 1;
-    }
-  }
-  return 0;
-}
-
 bool named_like_allocator(const char* n) {
   static const char* const kPrefixes[] = {"_ZN4slub", "slub_", "kmem_cache_", "_Znw",
                                           "_Zna",     "_Zdl",  "_Zda",        "__libc_"};
@@ -218,18 +199,17 @@ constinit IpAnswer g_ip_cache[256] = {};
 bool in_allocator(const void* ip) {
   const auto a = reinterpret_cast<uintptr_t>(ip);
   if (!g_text.ready) {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<const void*>(&find_text), &info) != 0)
-      dl_iterate_phdr(find_text, info.dli_fbase);
+    os::text_segment_of(reinterpret_cast<const void*>(&in_allocator), &g_text.lo, &g_text.hi,
+                        &g_text.shared);
     g_text.ready = true;
   }
   if (a < g_text.lo || a >= g_text.hi) return false;
   if (g_text.shared) return true;
   IpAnswer& slot = g_ip_cache[(a >> 4) & 255];
   if (slot.ip == a) return slot.inside;
-  Dl_info info;
+  os::SymbolInfo info;
   const bool inside =
-      dladdr(ip, &info) == 0 || info.dli_sname == nullptr || named_like_allocator(info.dli_sname);
+      !os::symbol_of(ip, &info) || info.name == nullptr || named_like_allocator(info.name);
   slot = {a, inside};
   return inside;
 }
@@ -239,13 +219,7 @@ void vdebug_print(const char* fmt, va_list ap) {
   char buf[1024];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n <= 0) return;
-  size_t len = static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1;
-  for (const char* p = buf; len > 0;) {
-    ssize_t w = write(g_fd, p, len);
-    if (w <= 0) break;
-    p += w;
-    len -= static_cast<size_t>(w);
-  }
+  os::write_all(g_fd, buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
 }
 
 void slab_bug(const KmemCache* s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -275,7 +249,7 @@ void slab_fix(const KmemCache* s, const char* fmt, ...) {
   debug_print("FIX %s: %s\n", s->name, what);
   if (g_abort) {
     debug_print("slub: SLUB_DEBUG_ABORT is set: aborting\n");
-    abort();
+    os::abort_process();
   }
 }
 
@@ -819,26 +793,24 @@ void print_stack(uint32_t handle) {
 }
 
 void symbolize(const void* addr, char* buf, size_t len) {
-  Dl_info info;
-  void* symp = nullptr;
+  os::SymbolInfo info;
   // A return address may be just past the call's function: look up the byte before it.
   const void* probe = static_cast<const char*>(addr) - 1;
-  if (dladdr1(probe, &info, &symp, RTLD_DL_SYMENT) == 0) {
+  if (!os::symbol_of(probe, &info)) {
     snprintf(buf, len, "0x%lx", reinterpret_cast<unsigned long>(addr));
     return;
   }
-  const auto* sym = static_cast<const ElfW(Sym)*>(symp);
-  const char* module = info.dli_fname != nullptr ? strrchr(info.dli_fname, '/') : nullptr;
-  module = module != nullptr ? module + 1 : (info.dli_fname != nullptr ? info.dli_fname : "?");
-  if (info.dli_sname != nullptr && info.dli_saddr != nullptr) {
-    snprintf(buf, len, "%s+0x%lx/0x%lx [%s]", info.dli_sname,
+  const char* module = info.object != nullptr ? strrchr(info.object, '/') : nullptr;
+  module = module != nullptr ? module + 1 : (info.object != nullptr ? info.object : "?");
+  if (info.name != nullptr && info.addr != nullptr) {
+    snprintf(buf, len, "%s+0x%lx/0x%lx [%s]", info.name,
              static_cast<unsigned long>(static_cast<const char*>(addr) -
-                                        static_cast<const char*>(info.dli_saddr)),
-             sym != nullptr ? static_cast<unsigned long>(sym->st_size) : 0ul, module);
+                                        static_cast<const char*>(info.addr)),
+             static_cast<unsigned long>(info.size), module);
   } else {
     snprintf(buf, len, "0x%lx [%s+0x%lx]", reinterpret_cast<unsigned long>(addr), module,
              static_cast<unsigned long>(static_cast<const char*>(addr) -
-                                        static_cast<const char*>(info.dli_fbase)));
+                                        static_cast<const char*>(info.object_base)));
   }
 }
 

@@ -8,12 +8,12 @@
 // allocation fails; a program that calls operator new has libstdc++ loaded by then. This file
 // is compiled without exceptions (nothing here throws or catches), with unwind tables, so that
 // an exception from a new_handler or from __throw_bad_alloc passes through these frames.
-#include <dlfcn.h>
 
 #include <new>
 
 #include "frontend/malloc_impl.h"
 #include "pal/os.h"
+#include "pal/process.h"
 
 using namespace slub;
 
@@ -24,7 +24,7 @@ namespace {
 void* cxx_symbol(std::atomic<void*>& cached, const char* name, bool next) {
   void* p = cached.load(std::memory_order_acquire);
   if (p == nullptr) {
-    p = dlsym(next ? RTLD_NEXT : RTLD_DEFAULT, name);
+    p = os::find_symbol(name, next);
     cached.store(p, std::memory_order_release);
   }
   return p;

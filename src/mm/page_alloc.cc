@@ -7,6 +7,7 @@
 #include "mm/page_class.h"
 #include "mm/page_map.h"
 #include "pal/os.h"
+#include "pal/process.h"
 #include "pal/topology.h"
 
 namespace slub {
@@ -236,7 +237,7 @@ size_t PageAlloc::purge(size_t keep, bool wait) {
   static constinit std::atomic<bool> busy{false};
   while (busy.exchange(true, std::memory_order_acquire)) {
     if (!wait) return 0;
-    sched_yield();
+    os::yield();
   }
   constexpr int kBatch = 32;
   size_t purged = 0;

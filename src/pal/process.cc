@@ -4,9 +4,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -96,9 +98,59 @@ int open_append(const char* path) {
 
 bool symbol_of(const void* addr, SymbolInfo* info) {
   Dl_info dl;
-  if (dladdr(addr, &dl) == 0) return false;
-  *info = {dl.dli_sname, dl.dli_saddr, dl.dli_fname, dl.dli_fbase};
+  void* symp = nullptr;
+  if (dladdr1(addr, &dl, &symp, RTLD_DL_SYMENT) == 0) return false;
+  const auto* sym = static_cast<const ElfW(Sym)*>(symp);
+  *info = {dl.dli_sname, dl.dli_saddr, sym != nullptr ? static_cast<size_t>(sym->st_size) : 0,
+           dl.dli_fname, dl.dli_fbase};
   return true;
+}
+
+namespace {
+struct TextQuery {
+  const void* base;  // the object's load address (dladdr's dli_fbase)
+  uintptr_t addr;
+  uintptr_t lo, hi;
+  bool shared, found;
+};
+
+int find_text(struct dl_phdr_info* info, size_t, void* arg) {
+  auto* q = static_cast<TextQuery*>(arg);
+  if (reinterpret_cast<const void*>(info->dlpi_addr) != q->base && info->dlpi_addr != 0) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (q->addr >= lo && q->addr < lo + ph.p_memsz) {
+      q->lo = lo;
+      q->hi = lo + ph.p_memsz;
+      q->shared = info->dlpi_name != nullptr && info->dlpi_name[0] != '\0';
+      q->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* shared) {
+  Dl_info dl;
+  if (dladdr(addr, &dl) == 0) return false;
+  TextQuery q{dl.dli_fbase, reinterpret_cast<uintptr_t>(addr), 0, 0, false, false};
+  dl_iterate_phdr(find_text, &q);
+  if (!q.found) return false;
+  *lo = q.lo;
+  *hi = q.hi;
+  *shared = q.shared;
+  return true;
+}
+
+void* find_symbol(const char* name, bool next) {
+  return dlsym(next ? RTLD_NEXT : RTLD_DEFAULT, name);
+}
+
+void abort_process() {
+  abort();
 }
 
 }  // namespace slub::os

@@ -31,14 +31,22 @@ bool write_all(int fd, const void* buf, size_t len);
 // Opens `path` for appending (created 0644, close-on-exec): the descriptor or -errno.
 int open_append(const char* path);
 
-// The symbol `addr` is in: its name (nullptr if none), its address and its object's base and
-// path; false when no loaded object contains addr (dladdr).
+// The symbol `addr` is in: its name (nullptr if none), address and size (0 if unknown), and its
+// object's path and base; false when no loaded object contains addr (dladdr1).
 struct SymbolInfo {
   const char* name;
   const void* addr;
+  size_t size;
   const char* object;
   const void* object_base;
 };
 bool symbol_of(const void* addr, SymbolInfo* info);
+// The executable segment [*lo, *hi) of the loaded object that contains `addr`, and whether that
+// object is a shared library (false: the program itself). False if none contains it.
+bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* shared);
+[[noreturn]] void abort_process();
+// dlsym: the definition of `name` in the global scope, or with `next` the one after the caller's
+// object (RTLD_NEXT: what ours interposes); nullptr if there is none.
+void* find_symbol(const char* name, bool next);
 
 }  // namespace slub::os
