@@ -219,7 +219,8 @@ void vdebug_print(const char* fmt, va_list ap) {
   char buf[1024];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n <= 0) return;
-  os::write_all(g_fd, buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
+  os::write_all(g_fd, buf,
+                static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
 }
 
 void slab_bug(const KmemCache* s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
