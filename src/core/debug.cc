@@ -8,11 +8,13 @@
 #include <unwind.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -20,7 +22,7 @@ namespace slub {
 namespace {
 
 // ---- configuration ----------------------------------------------------------------------------
-constinit char g_spec[1024] = {};
+constinit char g_spec[1024] = {};  // the options table takes at most 1023 bytes
 constinit bool g_spec_set = false;
 constinit int g_fd = 2;
 constinit bool g_abort = false;
@@ -594,8 +596,7 @@ long debug_errors() {
 }
 
 void debug_init() {
-  const char* spec = os::env_str("SLUB_DEBUG");
-  if (spec != nullptr) {
+  if (const char* spec = options::str(options::kOptDebug)) {
     size_t n = strlen(spec);
     if (n >= sizeof g_spec) n = sizeof g_spec - 1;
     memcpy(g_spec, spec, n);
@@ -606,13 +607,16 @@ void debug_init() {
     lookup(g_spec, nullptr, &unused, &unknown);
     if (unknown != '\0') os::print("slub_debug option '%c' unknown. skipped\n", unknown);
   }
-  g_abort = os::env_long("SLUB_DEBUG_ABORT", 0) != 0;
-  if (const char* log = os::env_str("SLUB_DEBUG_LOG"); log != nullptr && *log != '\0') {
+  g_abort = options::flag(options::kOptDebugAbort);
+  if (const char* log = options::str(options::kOptDebugLog); log != nullptr && *log != '\0') {
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0)
+    if (fd >= 0) {
       g_fd = fd;
-    else
-      os::print("slub: cannot open SLUB_DEBUG_LOG=%s; reports go to stderr\n", log);
+    } else {
+      char why[128];
+      snprintf(why, sizeof why, "cannot open it: %s", strerrordesc_np(errno));
+      options::reject(options::kOptDebugLog, log, why);
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include "core/meta.h"
 #include "mm/page_alloc.h"
 #include "mm/page_map.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/rcu.h"
 #include "pal/topology.h"
@@ -856,7 +857,7 @@ bool reap_cpu(int cpu, uint64_t now) {
 }
 
 void maybe_start_reaper() {
-  if (g_reaper_started.load(std::memory_order_relaxed) || os::env_long("SLUB_FLUSHER", 1) == 0)
+  if (g_reaper_started.load(std::memory_order_relaxed) || !options::flag(options::kOptFlusher))
     return;
   if (g_reaper_started.exchange(true)) return;
   pthread_t t;

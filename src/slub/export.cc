@@ -26,6 +26,7 @@
 #include "core/merge.h"
 #include "core/meta.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -48,7 +49,7 @@ constexpr size_t kGrowCaches = 16;  // the file grows by this many records (15.5
 
 // One line on stderr when the area cannot be made, only if the user asked for it by name.
 void no_area(const char* what, int err) {
-  if (os::env_str("SLUB_EXPORT") == nullptr) return;
+  if (!options::is_set(options::kOptExport)) return;
   os::print("slub: no statistics area for tools/slabinfo: %s /dev/shm%s (%s)\n", what, g_shm_name,
             err != 0 ? strerrordesc_np(err) : "not ours");
 }
@@ -173,7 +174,7 @@ int for_caches_named(const char* arg, F fn) {
 }  // namespace
 
 void export_start() {
-  if (g_tried || os::env_long("SLUB_EXPORT", 1) == 0) return;
+  if (g_tried || !options::flag(options::kOptExport)) return;
   g_tried = true;
   remove_stale_areas();
   snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(getpid()));

@@ -83,6 +83,7 @@
 #include "core/merge.h"
 #include "core/meta.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/rcu.h"
 #include "slab/slab.h"
@@ -724,17 +725,13 @@ void init_slow() {
   cpu_areas_init();   // the real CPUs' areas (none: no sheaves)
   debug_init();       // SLUB_DEBUG applies to the kmalloc caches too
   merge_init();
-  g_flusher_allowed = os::env_long("SLUB_FLUSHER", 1) != 0;
-  g_export = os::env_long("SLUB_EXPORT", 1) != 0;
-  long ms = os::env_long("SLUB_FLUSH_MS", 2000);
-  g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
+  g_flusher_allowed = options::flag(options::kOptFlusher);
+  g_export = options::flag(options::kOptExport);
+  g_flush_ms = static_cast<unsigned>(options::number(options::kOptFlushMs));  // >= 10 (the range)
   {
     LockGuard g(g_slab_mutex);
     // SLUB_ALLOCATOR=slab: the SLAB clone behind malloc and behind every cache created.
-    const char* kind = os::env_str("SLUB_ALLOCATOR");
-    g_default_slab = kind != nullptr && strcmp(kind, "slab") == 0;
-    if (kind != nullptr && !g_default_slab && strcmp(kind, "slub") != 0)
-      os::print("slub: SLUB_ALLOCATOR=%s ignored (slub or slab)\n", kind);
+    g_default_slab = options::number(options::kOptAllocator) == options::kAllocSlab;
     if (!kmalloc_init(g_default_slab ? SLAB_QUEUED : 0))
       os::fatal("slub: cannot create the kmalloc caches\n");
     for (unsigned i = 0; g_default_slab && i < kNumKmalloc; ++i)
