@@ -243,6 +243,12 @@ void slub_print_report(void);
  * summary. libslub.so prints it after the report at exit when SLUB_REPORT=1. */
 void slub_print_alloc_calls(void);
 
+/* Writes the table of the environment variables the allocator reads (SLUB_*: name, type,
+ * default, accepted values, one line of help) to `fd`: aligned columns, or with `markdown` the
+ * Markdown table of docs/OPTIONS.md. Returns 0, or -1 if a write failed. tools/slub options
+ * prints it. */
+int slub_options_print(int fd, int markdown);
+
 #ifdef __cplusplus
 }
 #endif

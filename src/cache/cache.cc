@@ -16,6 +16,7 @@
 #include "core/meta.h"
 #include "mm/page_alloc.h"
 #include "mm/page_class.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/process.h"
 #include "pal/rcu.h"
@@ -54,10 +55,7 @@ void init_slow() {
   {
     LockGuard g(g_slab_mutex);
     // SLUB_ALLOCATOR=slab: the SLAB clone behind malloc and behind every cache created.
-    const char* kind = os::env_str("SLUB_ALLOCATOR");
-    g_default_slab = kind != nullptr && strcmp(kind, "slab") == 0;
-    if (kind != nullptr && !g_default_slab && strcmp(kind, "slub") != 0)
-      os::print("slub: SLUB_ALLOCATOR=%s ignored (slub or slab)\n", kind);
+    g_default_slab = options::number(options::kOptAllocator) == options::kAllocSlab;
     if (!kmalloc_init(g_default_slab ? SLAB_QUEUED : 0))
       os::fatal("slub: cannot create the kmalloc caches\n");
     for (unsigned i = 0; g_default_slab && i < kNumKmalloc; ++i)

@@ -22,6 +22,7 @@
 #include "core/merge.h"
 #include "core/meta.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/process.h"
 
@@ -45,7 +46,7 @@ constexpr size_t kGrowCaches = 16;  // the file grows by this many records (15.5
 
 // One line on stderr when the area cannot be made, only if the user asked for it by name.
 void no_area(const char* what, int err) {
-  if (os::env_str("SLUB_EXPORT") == nullptr) return;
+  if (!options::is_set(options::kOptExport)) return;
   os::print("slub: no statistics area for tools/slabinfo: %s /dev/shm%s (%s)\n", what, g_shm_name,
             err != 0 ? strerrordesc_np(err) : "not ours");
 }
@@ -100,7 +101,7 @@ void fill_cache(slub_shm_cache* out, KmemCache* s) {
 // another time than the one that made the area. Never true for another user's file.
 bool stale_own_area(int fd, const struct stat& st, int pid) {
   if (!S_ISREG(st.st_mode) || st.st_uid != os::effective_uid()) return false;
-  if (pid == os::getpid()) return true;
+  if (pid == os::pid()) return true;
   if (!os::process_exists(pid)) return true;
   slub_shm_header hdr{};
   if (static_cast<size_t>(st.st_size) < sizeof hdr) return false;  // being made right now?
@@ -119,7 +120,7 @@ void remove_if_stale(const char* entry, void*) {
   if (strncmp(entry, "slub.", 5) != 0) return;
   char* end = nullptr;
   const long pid = strtol(entry + 5, &end, 10);
-  if (end == nullptr || *end != '\0' || pid <= 0 || pid > INT32_MAX || pid == os::getpid()) return;
+  if (end == nullptr || *end != '\0' || pid <= 0 || pid > INT32_MAX || pid == os::pid()) return;
   char name[300];
   snprintf(name, sizeof name, "/%s", entry);
   struct stat st;
@@ -142,7 +143,7 @@ int create_area_file() {
   struct stat st;
   const int old = os::open_shm_readonly(g_shm_name, &st);
   if (old < 0) return old;
-  const bool stale = stale_own_area(old, st, os::getpid());
+  const bool stale = stale_own_area(old, st, os::pid());
   os::close_fd(old);
   if (!stale) return -EEXIST;  // another user's file (planted?), or not a regular file
   os::remove_shm(g_shm_name);
@@ -169,10 +170,10 @@ int for_caches_named(const char* arg, F fn) {
 }  // namespace
 
 void export_start() {
-  if (g_tried || os::env_long("SLUB_EXPORT", 1) == 0) return;
+  if (g_tried || !options::flag(options::kOptExport)) return;
   g_tried = true;
   remove_stale_areas();
-  snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(os::getpid()));
+  snprintf(g_shm_name, sizeof g_shm_name, "/slub.%d", static_cast<int>(os::pid()));
   const int fd = create_area_file();
   if (fd < 0) {
     no_area(fd == -EEXIST ? "another user's file (or not a regular file) is at" : "cannot create",
@@ -197,10 +198,10 @@ void export_start() {
     return;
   }
   shm->hdr.version = SLUB_SHM_VERSION;
-  shm->hdr.pid = static_cast<int32_t>(os::getpid());
+  shm->hdr.pid = static_cast<int32_t>(os::pid());
   shm->hdr.start_time = os::process_start_time();
   os::program_name(shm->hdr.exe, sizeof shm->hdr.exe);
-  g_shm_pid = os::getpid();
+  g_shm_pid = os::pid();
   __atomic_store_n(&shm->hdr.magic, SLUB_SHM_MAGIC, __ATOMIC_RELEASE);  // last: readers check it
   g_shm.store(shm, std::memory_order_release);  // g_shm_name and g_shm_pid with it
 }
@@ -273,7 +274,7 @@ void export_serve() {
 }
 
 void export_close() {
-  if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != os::getpid()) return;
+  if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != os::pid()) return;
   // Only the name goes: the flusher thread keeps running until the process is gone and may be
   // writing the area or waiting on its futex right now. The mapping goes with the process.
   os::remove_shm(g_shm_name);

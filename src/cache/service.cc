@@ -14,6 +14,7 @@
 #include "cache/cache.h"
 #include "cache/export.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "slab/slab.h"
 
@@ -28,10 +29,9 @@ constexpr uint64_t kMs = 1000000ull;
 }  // namespace
 
 void service_init() {
-  const long ms = os::env_long("SLUB_FLUSH_MS", 2000);
-  g_flush_ms = ms < 10 ? 10 : static_cast<unsigned>(ms);
-  const bool exported = os::env_long("SLUB_EXPORT", 1) != 0;
-  service_configure(service_main, os::env_long("SLUB_FLUSHER", 1) != 0, exported);
+  g_flush_ms = static_cast<unsigned>(options::number(options::kOptFlushMs));  // >= 10 (the range)
+  service_configure(service_main, options::flag(options::kOptFlusher),
+                    options::flag(options::kOptExport));
 }
 
 void service_reset_clock() {

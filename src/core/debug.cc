@@ -1,16 +1,16 @@
 // core/debug.cc: slub_debug for user space. See debug.h for the flags and the locking rule.
 #include "core/debug.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <unwind.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/process.h"
 
@@ -19,8 +19,13 @@ namespace slub {
 namespace {
 
 // ---- configuration ----------------------------------------------------------------------------
-constinit char g_spec[1024] = {};
+constinit char g_spec[1024] = {};  // the options table takes at most 1023 bytes
 constinit bool g_spec_set = false;
+constinit int g_spec_pid = 0;  // the process that read it: only it checks the names at exit
+// Bit k: the k-th cache name in SLUB_DEBUG's lists (later ones are not tracked) matched the
+// name of a cache created in this run.
+constexpr unsigned kTrackedNames = 64;
+constinit std::atomic<uint64_t> g_names_matched{0};
 constinit int g_fd = 2;
 constinit bool g_abort = false;
 constinit SpinLock g_report_lock;
@@ -51,8 +56,22 @@ bool glob_match(const char* pat, size_t plen, const char* s) {
   return p == plen;
 }
 
-// Flags of a letters part; *unknown gets the first unknown letter.
-unsigned long parse_letters(const char* p, const char* end, char* unknown) {
+// The unknown letters of a spec, each once, for the one line that names them.
+struct Unknown {
+  char letters[16];
+  unsigned n;
+};
+
+void note_unknown(Unknown* u, char c) {
+  if (u == nullptr) return;
+  for (unsigned i = 0; i < u->n; ++i)
+    if (u->letters[i] == c) return;
+  if (u->n < sizeof u->letters) u->letters[u->n++] = c;
+}
+
+// Flags of a letters part; unknown letters are skipped (and noted in *unknown), as the kernel
+// does: "1" turns nothing on.
+unsigned long parse_letters(const char* p, const char* end, Unknown* unknown) {
   unsigned long f = 0;
   for (; p < end; ++p) {
     switch (*p | 0x20) {
@@ -75,7 +94,7 @@ unsigned long parse_letters(const char* p, const char* end, char* unknown) {
         f = 0;
         break;  // '-' is 0x2d either way
       default:
-        if (unknown != nullptr && *unknown == '\0') *unknown = *p;
+        note_unknown(unknown, *p);
     }
   }
   return f;
@@ -84,7 +103,7 @@ unsigned long parse_letters(const char* p, const char* end, char* unknown) {
 // Walks the kernel's syntax: blocks "letters[,cache[,cache...]]" separated by ';'. Returns
 // true with *out set if `name` is selected by a block with a list (the first such wins) or a
 // block without list set the global default (the last such wins).
-bool lookup(const char* spec, const char* name, unsigned long* out, char* unknown) {
+bool lookup(const char* spec, const char* name, unsigned long* out, Unknown* unknown) {
   if (*spec == '\0') {  // a bare slub_debug: full debugging everywhere
     *out = kDefaultDebug;
     return true;
@@ -120,6 +139,60 @@ bool lookup(const char* spec, const char* name, unsigned long* out, char* unknow
   }
   *out = global;
   return have_global;
+}
+
+// Calls fn(k, pattern, length) for the k-th cache name of the spec's lists, for every one.
+template <typename Fn>
+void for_each_listed_name(const char* spec, Fn fn) {
+  unsigned k = 0;
+  for (const char* b = spec; *b != '\0';) {
+    const char* bend = strchr(b, ';');
+    if (bend == nullptr) bend = b + strlen(b);
+    const char* comma = static_cast<const char*>(memchr(b, ',', bend - b));
+    for (const char* c = comma != nullptr ? comma + 1 : bend; c < bend;) {
+      const char* cend = static_cast<const char*>(memchr(c, ',', bend - c));
+      if (cend == nullptr) cend = bend;
+      if (cend > c) fn(k++, c, static_cast<size_t>(cend - c));
+      c = cend + 1;
+    }
+    b = *bend == ';' ? bend + 1 : bend;
+  }
+}
+
+// A cache named `name` is being created: every listed name it matches has matched something.
+void note_listed_names(const char* name) {
+  uint64_t hit = 0;
+  for_each_listed_name(g_spec, [&](unsigned k, const char* pat, size_t len) {
+    if (k < kTrackedNames && glob_match(pat, len, name)) hit |= uint64_t{1} << k;
+  });
+  if ((g_names_matched.load(std::memory_order_relaxed) & hit) != hit)
+    g_names_matched.fetch_or(hit, std::memory_order_relaxed);
+}
+
+// At exit, one line for the listed names that matched no cache of the run: a misspelt name
+// (kmalloc-6), or a cache the program never made, whose flags silently applied to nothing.
+void report_unmatched_names() {
+  if (!g_spec_set || g_spec_pid != os::pid()) return;  // not started, or a fork child
+  const uint64_t matched = g_names_matched.load(std::memory_order_relaxed);
+  char names[256];
+  size_t at = 0;
+  unsigned missed = 0;
+  for_each_listed_name(g_spec, [&](unsigned k, const char* pat, size_t len) {
+    if (k >= kTrackedNames || (matched & (uint64_t{1} << k)) != 0) return;
+    if (at < sizeof names) {
+      const int n = snprintf(names + at, sizeof names - at, "%s%.*s", missed > 0 ? ", " : "",
+                             static_cast<int>(len), pat);
+      at += n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    ++missed;
+  });
+  if (missed == 0) return;
+  os::print("slub: SLUB_DEBUG=%.80s%s: no cache matched the name%s %s in this run\n", g_spec,
+            strlen(g_spec) > 80 ? "..." : "", missed > 1 ? "s" : "", names);
+}
+
+__attribute__((destructor)) void debug_at_exit() {
+  report_unmatched_names();
 }
 
 // ---- stack depot --------------------------------------------------------------------------
@@ -569,25 +642,39 @@ long debug_errors() {
 }
 
 void debug_init() {
-  const char* spec = os::env_str("SLUB_DEBUG");
-  if (spec != nullptr) {
+  if (const char* spec = options::str(options::kOptDebug)) {
     size_t n = strlen(spec);
     if (n >= sizeof g_spec) n = sizeof g_spec - 1;
     memcpy(g_spec, spec, n);
     g_spec[n] = '\0';
     g_spec_set = true;
+    g_spec_pid = os::pid();
     unsigned long unused;
-    char unknown = '\0';
+    Unknown unknown{};
     lookup(g_spec, nullptr, &unused, &unknown);
-    if (unknown != '\0') os::print("slub_debug option '%c' unknown. skipped\n", unknown);
+    if (unknown.n > 0) {
+      char list[sizeof unknown.letters * 4 + 1];
+      size_t at = 0;
+      for (unsigned i = 0; i < unknown.n; ++i)
+        at += static_cast<size_t>(
+            snprintf(list + at, sizeof list - at, "%s'%c'", i > 0 ? " " : "", unknown.letters[i]));
+      // The kernel's "slub_debug option 'X' unknown. skipped", with what it accepts.
+      os::print(
+          "slub: SLUB_DEBUG=%.80s%s: unknown flag%s %s skipped (flags: F Z P U T, - for "
+          "none; an empty value is FZPU)\n",
+          g_spec, n > 80 ? "..." : "", unknown.n > 1 ? "s" : "", list);
+    }
   }
-  g_abort = os::env_long("SLUB_DEBUG_ABORT", 0) != 0;
-  if (const char* log = os::env_str("SLUB_DEBUG_LOG"); log != nullptr && *log != '\0') {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0)
+  g_abort = options::flag(options::kOptDebugAbort);
+  if (const char* log = options::str(options::kOptDebugLog); log != nullptr && *log != '\0') {
+    const int fd = os::open_append(log);
+    if (fd >= 0) {
       g_fd = fd;
-    else
-      os::print("slub: cannot open SLUB_DEBUG_LOG=%s; reports go to stderr\n", log);
+    } else {
+      char why[128];
+      snprintf(why, sizeof why, "cannot open it: %s", strerrordesc_np(-fd));
+      options::reject(options::kOptDebugLog, log, why);
+    }
   }
 }
 
@@ -599,6 +686,7 @@ unsigned long debug_flags_for(const char* spec, const char* name, unsigned long 
 
 unsigned long kmem_cache_flags(const char* name, unsigned long flags) {
   if (!g_spec_set) return flags;
+  note_listed_names(name);
   return debug_flags_for(g_spec, name, flags);
 }
 

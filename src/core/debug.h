@@ -38,7 +38,8 @@ struct Track {
 static_assert(sizeof(Track) == kTrackSize);
 enum TrackItem { kTrackAlloc = 0, kTrackFree = 1 };
 
-// Reads SLUB_DEBUG, SLUB_DEBUG_LOG and SLUB_DEBUG_ABORT (once, at start-up; no malloc).
+// Applies SLUB_DEBUG, SLUB_DEBUG_LOG and SLUB_DEBUG_ABORT (pal/options; once, at start-up;
+// no malloc).
 void debug_init();
 // The creation flags of a cache named `name` once SLUB_DEBUG is applied (kmem_cache_flags).
 unsigned long kmem_cache_flags(const char* name, unsigned long flags);

@@ -6,6 +6,7 @@
 #include "core/debug.h"
 #include "core/kmalloc.h"
 #include "core/meta.h"
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -157,8 +158,8 @@ unsigned order_objects(unsigned order, size_t size) {
 
 unsigned calculate_order(size_t size, int nr_cpus) {
   unsigned min_objects = 4 * (fls(static_cast<unsigned long>(nr_cpus)) + 1);
-  long env = os::env_long("SLUB_MIN_OBJECTS", 0);
-  if (env > 0) min_objects = static_cast<unsigned>(env);
+  if (const long env = options::number(options::kOptMinObjects); env > 0)
+    min_objects = static_cast<unsigned>(env);
   unsigned max_objects = order_objects(kSlubMaxOrder, size);
   if (max_objects < 1) max_objects = 1;
   if (min_objects > max_objects) min_objects = max_objects;
@@ -262,9 +263,7 @@ uint32_t default_sheaf_capacity(size_t size) {
 }
 
 bool sheaves_enabled() {
-  static constinit int on = -1;  // SLUB_SHEAVES, read once (a race only reads it twice)
-  if (on < 0) on = os::env_long("SLUB_SHEAVES", 1) != 0;
-  return on != 0;
+  return options::flag(options::kOptSheaves);
 }
 
 bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, unsigned long flags,
@@ -280,7 +279,7 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   s->name[n] = '\0';
   if (!calculate_sizes(s, Topology::nr_cpus())) return false;
   s->random = os::random_u64();
-  if (os::env_long("SLUB_FREELIST_RANDOM", 0) != 0 && s->objects > 1) {
+  if (options::flag(options::kOptFreelistRandom) && s->objects > 1) {
     // Fisher-Yates over the object indices, once per cache (the kernel's init_cache_random_seq).
     s->random_seq = static_cast<uint16_t*>(meta::alloc(sizeof(uint16_t) * s->objects));
     if (s->random_seq != nullptr) {

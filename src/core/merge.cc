@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/meta.h"
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -13,7 +14,7 @@ constinit bool g_nomerge = false;
 }  // namespace
 
 void merge_init() {
-  g_nomerge = os::env_long("SLUB_NOMERGE", 0) != 0;
+  g_nomerge = options::flag(options::kOptNomerge);
 }
 bool merge_enabled() {
   return !g_nomerge;

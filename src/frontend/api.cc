@@ -9,6 +9,7 @@
 #include "core/slabinfo_format.h"
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub::fe {
@@ -539,6 +540,12 @@ SLUB_EXPORT int slub_fast_path_rseq(void) {
 }
 SLUB_EXPORT int slub_flush_idle(void) {
   return flush_idle_pass();
+}
+
+// The options table (pal/options.cc) for tools/slub options and docs/OPTIONS.md. It needs no
+// allocator: the table only.
+SLUB_EXPORT int slub_options_print(int fd, int markdown) {
+  return options::print_table(fd, markdown != 0);
 }
 
 // The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on stderr.

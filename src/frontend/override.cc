@@ -4,6 +4,7 @@
 
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
+#include "pal/options.h"
 
 using namespace slub;
 
@@ -85,8 +86,7 @@ SLUB_EXPORT int __posix_memalign(void** out, size_t align, size_t size) {
 
 // SLUB_REPORT=1 prints the cache table when the program exits.
 __attribute__((destructor)) static void slub_exit_report() {
-  const char* r = getenv("SLUB_REPORT");
-  if (r != nullptr && r[0] == '1') {
+  if (options::flag(options::kOptReport)) {
     slub_print_report();
     slub_print_alloc_calls();
   }

@@ -6,6 +6,7 @@
 
 #include "mm/page_class.h"
 #include "mm/page_map.h"
+#include "pal/options.h"
 #include "pal/os.h"
 #include "pal/process.h"
 #include "pal/topology.h"
@@ -80,7 +81,7 @@ void mark_run(PageDesc* head, unsigned order, PageKind tail_kind) {
 constinit SpinLock PageAlloc::lock_;
 
 void PageAlloc::init() {
-  long kb = os::env_long("SLUB_DIRTY_MAX_KB", -1);
+  const long kb = options::number(options::kOptDirtyMaxKb);  // -1: the built-in 64 MiB
   LockGuard g(lock_);
   ensure_lists();
   if (kb >= 0) g_max_dirty_pages = static_cast<size_t>(kb) * 1024 / kPageSize;

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -23,8 +24,8 @@ void CpuId::init() {
   // publishes its size; 0 means registration failed or was disabled.
   rseq_area_off_ = static_cast<long>(__rseq_offset);
   if (__rseq_size >= 8) rseq_off_ = static_cast<long>(__rseq_offset);
-  if (load_state() != kRseqOff || os::env_long("SLUB_RSEQ", 1) == 0) return;
-  if (rseq_off_ == kNoRseq && os::env_long("SLUB_RSEQ_EMULATE", 0) != 0) return emulate();
+  if (load_state() != kRseqOff || !options::flag(options::kOptRseq)) return;
+  if (rseq_off_ == kNoRseq && options::flag(options::kOptRseqEmulate)) return emulate();
   if (rseq_off_ == kNoRseq) return;
   if (__rseq_size < 16) return;  // the sections need rseq_cs (offset 8) as well as cpu_id
 #ifdef SLUB_TSAN

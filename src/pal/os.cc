@@ -16,6 +16,7 @@
 #include <atomic>
 
 #include "base/base.h"
+#include "pal/options.h"
 
 namespace slub::os {
 
@@ -133,20 +134,25 @@ bool bind_node(void* p, size_t size, int node) {
   return rc == 0;
 }
 
+bool write_all(int fd, const char* buf, size_t len) {
+  int saved = errno;
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    buf += w;
+    len -= static_cast<size_t>(w);
+  }
+  errno = saved;
+  return len == 0;
+}
+
 void vprint(const char* fmt, va_list ap) {
   char buf[512];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n < 0) return;
   size_t len = static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1;
-  int saved = errno;
-  const char* p = buf;
-  while (len > 0) {
-    ssize_t w = write(2, p, len);
-    if (w <= 0) break;
-    p += w;
-    len -= static_cast<size_t>(w);
-  }
-  errno = saved;
+  write_all(2, buf, len);
 }
 
 void print(const char* fmt, ...) {
@@ -157,9 +163,7 @@ void print(const char* fmt, ...) {
 }
 
 bool strict() {
-  static int cached = -1;  // getenv does not allocate; a race only reads it twice
-  if (cached < 0) cached = env_long("SLUB_STRICT", 0) != 0;
-  return cached != 0;
+  return options::flag(options::kOptStrict);
 }
 
 // Random words come from a pool filled by one getrandom call: start-up creates some 40
@@ -221,14 +225,6 @@ void fatal(const char* fmt, ...) {
 
 const char* env_str(const char* name) {
   return getenv(name);
-}
-
-long env_long(const char* name, long dflt) {
-  const char* s = getenv(name);
-  if (s == nullptr || *s == '\0') return dflt;
-  char* end = nullptr;
-  long v = strtol(s, &end, 0);
-  return (end != nullptr && *end == '\0') ? v : dflt;
 }
 
 long read_file(const char* path, char* buf, size_t size) {
@@ -365,6 +361,10 @@ void sleep_ms(unsigned ms) {
 
 int gettid() {
   return static_cast<int>(syscall(SYS_gettid));
+}
+
+int pid() {
+  return static_cast<int>(getpid());
 }
 
 }  // namespace slub::os

@@ -49,6 +49,8 @@ bool bind_node(void* p, size_t size, int node);
 // does not allocate for the conversions we use (%s %d %u %zu %lx %p).
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void vprint(const char* fmt, va_list ap);
+// Writes all `len` bytes to `fd` (write(2), again after a short write); false on an error.
+bool write_all(int fd, const char* buf, size_t len);
 // Like print, but only the first kReportLimit calls print; later ones are counted, and one
 // line says that further reports are suppressed.
 void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -58,9 +60,8 @@ bool strict();
 uint64_t random_u64();
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// Environment lookup without allocation (getenv does not allocate). Returns `dflt` when unset
-// or not a number.
-long env_long(const char* name, long dflt);
+// Environment lookup without allocation (getenv does not allocate). Only pal/options.cc asks:
+// every option is read through its table (pal/options.h).
 const char* env_str(const char* name);
 
 // Reads a small text file into buf (NUL-terminated); returns bytes read or -1.
@@ -96,5 +97,6 @@ void program_name(char* buf, size_t len);
 uint64_t now_ns();  // CLOCK_MONOTONIC
 void sleep_ms(unsigned ms);
 int gettid();
+int pid();
 
 }  // namespace slub::os

@@ -62,10 +62,6 @@ void yield() {
   sched_yield();
 }
 
-int getpid() {
-  return static_cast<int>(::getpid());
-}
-
 bool process_exists(int pid) {
   return !(kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
 }
@@ -76,18 +72,6 @@ bool for_each_dir_entry(const char* path, void (*fn)(const char* name, void* arg
   while (dirent* e = readdir(d))
     if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) fn(e->d_name, arg);
   closedir(d);
-  return true;
-}
-
-bool write_all(int fd, const void* buf, size_t len) {
-  const char* p = static_cast<const char*>(buf);
-  while (len > 0) {
-    const ssize_t w = write(fd, p, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    len -= static_cast<size_t>(w);
-  }
   return true;
 }
 

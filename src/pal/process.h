@@ -1,4 +1,4 @@
-// pal/process: the OS calls about threads, processes, descriptors and symbols (pal/os.h has
+// pal/process: the OS calls about threads, processes, directories, files and symbols (pal/os.h has
 // memory, output and the environment). Nothing here calls malloc, except where a comment says
 // glibc may (thread creation: its stack and TLS come from mmap, but pthread_create itself is
 // only ever called with no allocator lock held).
@@ -19,15 +19,12 @@ uint64_t thread_cpu_ns();
 void at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 void yield();
 
-int getpid();
 // False only when no process `pid` exists (kill(pid, 0) fails with ESRCH).
 bool process_exists(int pid);
 // Calls fn(name, arg) for each entry of the directory at `path` (not . and ..); false if it
 // cannot be opened.
 bool for_each_dir_entry(const char* path, void (*fn)(const char* name, void* arg), void* arg);
 
-// write(2) until all of buf is written; false on an error (EBADF, EPIPE, ...).
-bool write_all(int fd, const void* buf, size_t len);
 // Opens `path` for appending (created 0644, close-on-exec): the descriptor or -errno.
 int open_append(const char* path);
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "pal/options.h"
 #include "pal/os.h"
 
 namespace slub {
@@ -59,10 +60,9 @@ void Topology::init() {
   possible_cpus_ = nr_cpus_;
   // Node ids are the OS's; "possible" may include nodes without CPUs or memory.
   nr_nodes_ = possible_count("/sys/devices/system/node/possible", kMaxNodes);
-  if (const char* spec = os::env_str("SLUB_TOPOLOGY")) {
+  if (const char* spec = options::str(options::kOptTopology)) {
     char err[128];
-    if (set_virtual(spec, err, sizeof err) != 0)
-      os::print("slub: SLUB_TOPOLOGY=%s ignored: %s\n", spec, err);
+    if (set_virtual(spec, err, sizeof err) != 0) options::reject(options::kOptTopology, spec, err);
   }
 }
 
@@ -203,7 +203,7 @@ struct Hwloc {
 void Topology::discover() {
   // SLUB_HWLOC: unset = only when /sys lists more than one possible node (one node needs no
   // map: every CPU is on node 0); 1 = always; 0 = never.
-  const long want = os::env_long("SLUB_HWLOC", -1);
+  const long want = options::number(options::kOptHwloc);
   if (virtual_ || discovered_ || want == 0 || (want < 0 && nr_nodes_ == 1)) return;
   discovered_ = true;  // once, even if hwloc fails
   Hwloc h;
