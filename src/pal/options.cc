@@ -33,10 +33,11 @@ constexpr Option kTable[] = {
      "the statistics area /dev/shm/slub.PID for tools/slabinfo; a failure to make it is "
      "reported only when set explicitly"},
     {kOptFlusher, "SLUB_FLUSHER", kBool, 1, 0, 1, nullptr, nullptr,
-     "0: never start a background thread (the flusher, which keeps the statistics area, and "
-     "the SLAB clone's reaper)"},
+     "0: never start the service thread (the one background thread: flushing, the SLAB "
+     "clone's reaping, purging, the statistics area)"},
     {kOptFlushMs, "SLUB_FLUSH_MS", kInteger, 2000, 10, 3600000, nullptr, nullptr,
-     "period in ms of the flusher's passes over idle CPU slots, idle barns and free pages"},
+     "period in ms of the service thread's passes over idle CPU slots, idle barns and free "
+     "pages"},
     {kOptFreelistRandom, "SLUB_FREELIST_RANDOM", kBool, 0, 0, 1, nullptr, nullptr,
      "new slabs hand out their objects in a random order (CONFIG_SLAB_FREELIST_RANDOM)"},
     {kOptHwloc, "SLUB_HWLOC", kInteger, -1, -1, 1, nullptr, nullptr,
