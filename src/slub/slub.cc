@@ -1,5 +1,7 @@
-// slub.cc: the SLUB allocator's slow paths, the sheaves and barns, list management, flushing
-// and the flusher thread.
+// slub.cc: the SLUB allocator's slow paths, the sheaves and barns, list management and
+// flushing. The cache layer above (cache/cache.cc) creates, shrinks, validates and destroys
+// caches through the slub_* functions at the end, and the one service thread (cache/service.cc)
+// runs flush_idle_pass; nothing here knows the SLAB clone or starts a thread.
 //
 // Two per-CPU layers in front of the slabs (core/kmem_cache.h has the structures):
 //   sheaves (the default, today's kernel): per CPU and cache a main sheaf (Pcs, in the CPU
