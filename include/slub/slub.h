@@ -226,7 +226,7 @@ struct kmem_cache_queue_info {
   size_t parked_node;       /* SLUB: objects in the nodes' barns (full sheaves) */
   size_t free_slab_objects; /* objects of wholly free slabs kept on node lists */
   unsigned limit, batchcount, shared; /* SLAB's tunables (0 for SLUB) */
-  unsigned long long reaper_ns;       /* CPU time of SLAB's reaper thread (all caches) */
+  unsigned long long reaper_ns;       /* CPU time of SLAB's reaping (all caches) */
 };
 int kmem_cache_get_queue_info(const struct kmem_cache* cache, struct kmem_cache_queue_info* info);
 

@@ -275,7 +275,7 @@ void export_serve() {
 
 void export_close() {
   if (g_shm.load(std::memory_order_acquire) == nullptr || g_shm_pid != os::pid()) return;
-  // Only the name goes: the flusher thread keeps running until the process is gone and may be
+  // Only the name goes: the service thread keeps running until the process is gone and may be
   // writing the area or waiting on its futex right now. The mapping goes with the process.
   os::remove_shm(g_shm_name);
 }

@@ -28,12 +28,12 @@ struct ThreadState {
   int vcpu_plus1;   // 0: not bound; else the virtual CPU + 1
   int cached_cpu;   // no rseq: last sched_getcpu() answer
   int cached_left;  // no rseq: calls left before asking again
-  int slow_depth;   // slub.cc: allocator slow paths in progress on this thread (reentrancy)
-  void* deferred;   // slub.cc: frees of a signal handler, done when the thread leaves
+  int slow_depth;   // core/reentry.h: allocator slow paths in progress on this thread
+  void* deferred;   // core/reentry.h: frees of a signal handler, done when the thread leaves
   // Sheaves without rseq (slub.cc): the CPU area of the thread's CPU as last looked up, or
   // nullptr (look it up again); valid for cached_left more calls.
   char* area;
-  bool draining;  // slub.cc: drain_deferred is running on this thread
+  bool draining;  // core/reentry.cc: drain_deferred is running on this thread
 };
 extern SLUB_TLS ThreadState t_thread;
 

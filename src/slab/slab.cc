@@ -15,9 +15,6 @@
 
 namespace slub {
 
-// From slub.cc: the reentrancy guard and the registry are shared.
-extern SpinLock g_slab_mutex;
-
 namespace slab {
 
 namespace {

@@ -24,6 +24,8 @@
 //     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
 //     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
+// "The flusher" below is the service thread's SLUB pass (flush_idle_pass, every SLUB_FLUSH_MS).
+//
 // Lock order (outermost first):
 //   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
 //   KmemCacheCpu::lock      a CPU slot: its sheaves (the main sheaf closed to the rseq sections
