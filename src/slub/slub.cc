@@ -23,6 +23,9 @@
 //     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
 // Lock order (outermost first):
+//   CPU-area lock           taken with no other lock held, except by fork_prepare, which holds
+//                           it outside all the others so that no CPU slot appears between
+//                           prepare and release (both walk the CPUs in use)
 //   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
 //   KmemCacheCpu::lock      a CPU slot: its sheaves (the main sheaf closed to the rseq sections
 //                           while held: pcs_stop), active slab, per-CPU partial chain, and in
@@ -32,7 +35,7 @@
 //                           refills and frees; by the flusher alone)
 //   KmemCacheNode::list_lock  a node's partial list, nr_partial and each slab's
 //                           on_node_partial
-//   PageAlloc lock, meta lock, CPU-area lock  (leaves)
+//   PageAlloc lock, meta lock  (leaves)
 // fork takes them in this order (fork_prepare), every slot and barn of every cache.
 //
 // The main sheaf's word (Pcs) is open to the rseq sections or closed. Only a holder of the
