@@ -27,6 +27,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/lock_rank.h"
+
 #define SLUB_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SLUB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SLUB_FAST_PATH inline __attribute__((always_inline))
@@ -74,7 +76,8 @@ inline void cpu_relax() {
 
 // Test-and-test-and-set lock; yields after spinning a while so that a preempted holder on a
 // 2-core machine can run. Zero-initialised means unlocked, so it is valid in fresh mmap memory.
-class SpinLock {
+// Used only as the body of SpinLock below, which gives every lock its class.
+class RawSpinLock {
  public:
   void lock() {
     if (SLUB_LIKELY(!locked_.exchange(true, std::memory_order_acquire))) return;
@@ -106,15 +109,31 @@ class SpinLock {
   std::atomic<bool> locked_{false};
 };
 
+// A lock of class C (base/lock_rank.h: the order of the classes). It is RawSpinLock itself,
+// the same byte and the same instructions: the class is only a name for the compiler.
+template <LockClass C>
+class SpinLock : private RawSpinLock {
+ public:
+  static constexpr LockClass kClass = C;
+  using RawSpinLock::is_locked;
+  using RawSpinLock::lock;
+  using RawSpinLock::reset;
+  using RawSpinLock::try_lock;
+  using RawSpinLock::try_lock_now;
+  using RawSpinLock::unlock;
+};
+static_assert(sizeof(SpinLock<LockClass::kInit>) == 1, "SpinLock is packed into SLAB headers");
+
+template <typename Lock>
 class LockGuard {
  public:
-  explicit LockGuard(SpinLock& l) : l_(l) { l_.lock(); }
+  explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }
   ~LockGuard() { l_.unlock(); }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
 
  private:
-  SpinLock& l_;
+  Lock& l_;
 };
 
 // Circular doubly linked intrusive list, as the kernel's list_head. A zeroed ListHead is

@@ -76,7 +76,7 @@ void mark_run(PageDesc* head, unsigned order, PageKind tail_kind) {
 }
 }  // namespace
 
-constinit SpinLock PageAlloc::lock_;
+constinit SpinLock<LockClass::kPageAlloc> PageAlloc::lock_;
 
 void PageAlloc::init() {
   long kb = os::env_long("SLUB_DIRTY_MAX_KB", -1);

@@ -19,7 +19,7 @@
 namespace slub {
 
 // From slub.cc: the reentrancy guard and the registry are shared.
-extern SpinLock g_slab_mutex;
+extern SpinLock<LockClass::kSlabMutex> g_slab_mutex;
 
 namespace slab {
 
@@ -895,7 +895,7 @@ void lock_all() {
 void unlock_all(bool child) {
   for_each_slab_cache([child](KmemCache* s) {
     SlabCache* q = s->q;
-    auto rel = [child](SpinLock& l) { child ? l.reset() : l.unlock(); };
+    auto rel = [child](auto& l) { child ? l.reset() : l.unlock(); };
     for (int i = 0; i < q->nr_nodes; ++i) rel(q->node[i]->list_lock);
     for (int i = 0; i < q->nr_nodes; ++i)
       if (q->node[i]->alien != nullptr)

@@ -22,7 +22,7 @@
 //     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
 //     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
-// Lock order (outermost first):
+// Lock order (outermost first; base/lock_rank.h orders every lock of the allocator):
 //   CPU-area lock           taken with no other lock held, except by fork_prepare, which holds
 //                           it outside all the others so that no CPU slot appears between
 //                           prepare and release (both walk the CPUs in use)
@@ -96,7 +96,7 @@ constinit std::atomic<int> g_init_state{0};
 
 namespace {
 
-constinit SpinLock g_init_lock;
+constinit SpinLock<LockClass::kInit> g_init_lock;
 constinit std::atomic<bool> g_atfork_done{false};
 constinit std::atomic<bool> g_flusher_started{false};
 constinit bool g_flusher_allowed = true;
