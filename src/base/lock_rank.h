@@ -1,14 +1,24 @@
 // base/lock_rank: the allocator's lock classes and their order, the one place it is written.
 //
 // Every SpinLock names its class as a template argument (SpinLock<LockClass::kCpuSlot>), so
-// the class costs no byte and no instruction: it exists only for the compiler. What each lock
-// guards is documented where it is declared, and for SLUB's locks in the opening comment of
-// slub/slub.cc.
+// the class costs no byte and no instruction: it exists only for the compiler, and for the
+// lock checker when SLUB_LOCKDEP is defined (CMake: SLUB_LOCKDEP=ON, the default of Debug
+// builds). What each lock guards is documented where it is declared, and for SLUB's locks in
+// the opening comment of slub/slub.cc.
 //
-// The rule: a thread takes a lock only if its class comes later in the list below than the
-// class of every lock the thread already holds. fork_prepare alone holds several locks of one
-// class (every CPU slot, barn and node of every cache), under g_slab_mutex, which makes it the
-// only thread that can.
+// The rule the checker enforces: a thread takes a lock only if its class comes later in the
+// list below than the class of every lock the thread already holds. Two exceptions, both as
+// Linux's lockdep has them:
+//   - try_lock cannot deadlock: a lock taken by a successful try_lock is not checked against
+//     the held ones (the SLAB reaper try-locks arrays under g_slab_mutex; a locked fast path
+//     try-locks its CPU slot), but is held from then on, and later locks are checked
+//     against it.
+//   - lock_nest(nest): several locks of one class held at once, as fork_prepare does for
+//     every CPU slot, barn and node of every cache (and slab::lock_all for SLAB's arrays,
+//     alien caches and nodes). Allowed only while the thread holds
+//     `nest` (g_slab_mutex), which makes it the only thread that can hold more than one lock
+//     of those classes: the many locks count as one, like lockdep's nest_lock.
+// Releasing a lock the thread does not hold is an error too. pal/lockdep.cc has the checker.
 #pragma once
 
 #include <cstdint>
@@ -76,5 +86,17 @@ static_assert(lock_class_names_in_order(), "one name per lock class, in the orde
 constexpr const char* lock_class_name(LockClass c) {
   return c < LockClass::kNr ? kLockClassNames[static_cast<int>(c)].name : "?";
 }
+
+#ifdef SLUB_LOCKDEP
+// The checker's entry points (pal/lockdep.cc), called by SpinLock only. `lock` is the lock's
+// address; `nest` the lock that allows several of lock's class (kNest only).
+namespace lockdep {
+enum Mode : uint8_t { kLock, kTry, kNest };
+void acquire(LockClass c, const void* lock, Mode mode, const void* nest = nullptr);
+void release(LockClass c, const void* lock);
+// Locks the calling thread holds (a lock_nest group counts its locks): for tests.
+int held_count();
+}  // namespace lockdep
+#endif
 
 }  // namespace slub

@@ -22,7 +22,7 @@
 //     and an empty sheaf from it (or a new one), else, barn full, the spare's objects flushed
 //     to their slabs (flush_objects: grouped by slab, one cmpxchg16b per slab).
 //
-// Lock order (outermost first; base/lock_rank.h orders every lock of the allocator):
+// Lock order (outermost first; base/lock_rank.h orders every lock, SLUB_LOCKDEP checks it):
 //   CPU-area lock           taken with no other lock held, except by fork_prepare, which holds
 //                           it outside all the others so that no CPU slot appears between
 //                           prepare and release (both walk the CPUs in use)
@@ -2093,15 +2093,15 @@ void fork_prepare() {
   g_slab_mutex.lock();
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock(); });
+    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock_nest(g_slab_mutex); });
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->barn.lock.lock();
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->barn.lock.lock_nest(g_slab_mutex);
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock();
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock_nest(g_slab_mutex);
   }
   slab::lock_all();
   PageAlloc::lock();
