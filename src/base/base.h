@@ -1,5 +1,6 @@
 // base: compiler macros, bit helpers, a spin lock, an intrusive list and the 128-bit
-// compare-and-swap. Nothing here allocates or makes a system call except SpinLock's yield.
+// compare-and-swap. Nothing here allocates or makes a system call except SpinLock's yield
+// (and, with SLUB_LOCKDEP, the lock checker's report before it aborts).
 #pragma once
 
 #include <sched.h>
@@ -27,6 +28,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/lock_rank.h"
+
 #define SLUB_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SLUB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SLUB_FAST_PATH inline __attribute__((always_inline))
@@ -37,6 +40,13 @@
 // reaches them RIP-relative, not through the GOT.
 #define SLUB_HIDDEN __attribute__((visibility("hidden")))
 #define SLUB_TLS __thread __attribute__((tls_model("initial-exec")))
+// The lock checker's wrappers are inlined even at -O0, so that the address it records for a
+// lock is in the function that takes it.
+#ifdef SLUB_LOCKDEP
+#define SLUB_LOCKDEP_INLINE inline __attribute__((always_inline))
+#else
+#define SLUB_LOCKDEP_INLINE
+#endif
 
 namespace slub {
 
@@ -74,7 +84,8 @@ inline void cpu_relax() {
 
 // Test-and-test-and-set lock; yields after spinning a while so that a preempted holder on a
 // 2-core machine can run. Zero-initialised means unlocked, so it is valid in fresh mmap memory.
-class SpinLock {
+// Used only as the body of SpinLock below, which gives every lock its class.
+class RawSpinLock {
  public:
   void lock() {
     if (SLUB_LIKELY(!locked_.exchange(true, std::memory_order_acquire))) return;
@@ -106,15 +117,73 @@ class SpinLock {
   std::atomic<bool> locked_{false};
 };
 
+// A lock of class C (base/lock_rank.h: the order of the classes). Without SLUB_LOCKDEP it is
+// RawSpinLock itself, the same byte and the same instructions; with it, every operation first
+// tells the checker (pal/lockdep.cc), which aborts on a lock taken out of order or released
+// without being held.
+template <LockClass C>
+class SpinLock : private RawSpinLock {
+ public:
+  static constexpr LockClass kClass = C;
+#ifndef SLUB_LOCKDEP
+  using RawSpinLock::lock;
+  using RawSpinLock::reset;
+  using RawSpinLock::try_lock;
+  using RawSpinLock::try_lock_now;
+  using RawSpinLock::unlock;
+  // One of several locks of this class held at once, under `nest` (lock_rank.h).
+  template <LockClass N>
+  void lock_nest(const SpinLock<N>&) {
+    RawSpinLock::lock();
+  }
+#else
+  SLUB_LOCKDEP_INLINE void lock() {
+    lockdep::acquire(C, this, lockdep::kLock);
+    RawSpinLock::lock();
+  }
+  template <LockClass N>
+  SLUB_LOCKDEP_INLINE void lock_nest(const SpinLock<N>& nest) {
+    lockdep::acquire(C, this, lockdep::kNest, &nest);
+    RawSpinLock::lock();
+  }
+  SLUB_LOCKDEP_INLINE bool try_lock() {
+    return RawSpinLock::try_lock() && tried();
+  }
+  SLUB_LOCKDEP_INLINE bool try_lock_now() {
+    return RawSpinLock::try_lock_now() && tried();
+  }
+  SLUB_LOCKDEP_INLINE void unlock() {
+    lockdep::release(C, this);
+    RawSpinLock::unlock();
+  }
+  // The child of fork releases what its thread held in the parent.
+  SLUB_LOCKDEP_INLINE void reset() {
+    lockdep::release(C, this);
+    RawSpinLock::reset();
+  }
+#endif
+  using RawSpinLock::is_locked;
+
+ private:
+#ifdef SLUB_LOCKDEP
+  SLUB_LOCKDEP_INLINE bool tried() {
+    lockdep::acquire(C, this, lockdep::kTry);
+    return true;
+  }
+#endif
+};
+static_assert(sizeof(SpinLock<LockClass::kInit>) == 1, "SpinLock is packed into SLAB headers");
+
+template <typename Lock>
 class LockGuard {
  public:
-  explicit LockGuard(SpinLock& l) : l_(l) { l_.lock(); }
-  ~LockGuard() { l_.unlock(); }
+  SLUB_LOCKDEP_INLINE explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }
+  SLUB_LOCKDEP_INLINE ~LockGuard() { l_.unlock(); }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
 
  private:
-  SpinLock& l_;
+  Lock& l_;
 };
 
 // Circular doubly linked intrusive list, as the kernel's list_head. A zeroed ListHead is

@@ -26,7 +26,7 @@ namespace slub {
 
 namespace {
 
-constinit SpinLock g_init_lock;
+constinit SpinLock<LockClass::kInit> g_init_lock;
 constinit std::atomic<bool> g_atfork_done{false};
 constinit bool g_default_slab = false;  // SLUB_ALLOCATOR=slab
 

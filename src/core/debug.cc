@@ -28,7 +28,7 @@ constexpr unsigned kTrackedNames = 64;
 constinit std::atomic<uint64_t> g_names_matched{0};
 constinit int g_fd = 2;
 constinit bool g_abort = false;
-constinit SpinLock g_report_lock;
+constinit SpinLock<LockClass::kReport> g_report_lock;
 
 constexpr unsigned long kDefaultDebug =
     SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER;
@@ -206,7 +206,7 @@ struct DepotEntry {
 };
 
 constinit DepotEntry* g_depot = nullptr;
-constinit SpinLock g_depot_lock;
+constinit SpinLock<LockClass::kDepot> g_depot_lock;
 SLUB_TLS bool t_unwinding = false;
 SLUB_TLS int t_tid = 0;
 

@@ -14,12 +14,12 @@ namespace slub {
 constinit KmemCache g_caches[kMaxCaches] = {};
 constinit std::atomic<char*> g_cpu_area[kMaxCpus] = {};
 constinit char* g_pcs_base = nullptr;
-constinit SpinLock g_slab_mutex;
+constinit SpinLock<LockClass::kSlabMutex> g_slab_mutex;
 constinit std::atomic<int> g_init_state{0};
 constinit ListHead g_cache_list = {&g_cache_list, &g_cache_list};
 
 namespace {
-constinit SpinLock g_area_lock;
+constinit SpinLock<LockClass::kCpuArea> g_area_lock;
 constinit uint16_t g_used_cpus[kMaxCpus] = {};
 constinit std::atomic<int> g_nr_used_cpus{0};
 constinit int g_pcs_cpus = 0;  // areas of CPUs 0 .. g_pcs_cpus-1 are in the reservation

@@ -111,7 +111,7 @@ struct alignas(64) KmemCacheCpu {
   DoubleWord freelist_tid;  // lo: CPU freelist head; hi: transaction id (kTidBusy = bit 0)
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
-  SpinLock lock;            // slow paths and the flusher
+  SpinLock<LockClass::kCpuSlot> lock;  // slow paths and the flusher
   uint32_t expect;          // sheaves: the page entry the main sheaf takes (Pcs), under lock
   // slot_activity() at the last idle check or flush (g_slab_mutex), its low 32 bits: a
   // coincidence costs one needless flush, no more.
@@ -164,7 +164,7 @@ inline uint32_t slot_activity(const KmemCacheCpu* c) {
 // A node's barn (the kernel's struct node_barn): full and empty sheaves its CPUs exchange, at
 // most kBarnMaxFull and kBarnMaxEmpty.
 struct Barn {
-  SpinLock lock;      // protects the lists and counts
+  SpinLock<LockClass::kBarn> lock;  // protects the lists and counts
   uint32_t nr_full;   // sheaves on `full`
   uint32_t nr_empty;  // sheaves on `empty`
   Sheaf* full;
@@ -175,7 +175,7 @@ struct Barn {
 
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
 struct alignas(64) KmemCacheNode {
-  SpinLock list_lock;                    // protects partial, nr_partial, on_node_partial
+  SpinLock<LockClass::kNodeList> list_lock;  // protects partial, nr_partial, on_node_partial
   size_t nr_partial;                     // slabs on `partial`
   ListHead partial;                      // partial slabs of this node, unfrozen
   ListHead full;                         // debug caches only: full slabs (list_lock)
@@ -313,7 +313,7 @@ void cpu_area_unlock();
 void cache_stats(const KmemCache* s, uint64_t* out);
 
 // Registry (slab_mutex protects the list, creation and destruction).
-extern SpinLock g_slab_mutex;
+extern SpinLock<LockClass::kSlabMutex> g_slab_mutex;
 extern ListHead g_cache_list;
 // The allocator's start-up (cache/cache.cc, ensure_init): 0 not started, 1 starting, 2 ready.
 extern std::atomic<int> g_init_state;

@@ -16,7 +16,7 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
-constinit SpinLock g_lock;
+constinit SpinLock<LockClass::kMeta> g_lock;
 constinit FreeBlock* g_free[kMaxShift + 1] = {};
 constinit char* g_cur = nullptr;
 constinit char* g_end = nullptr;

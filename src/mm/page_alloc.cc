@@ -78,7 +78,7 @@ void mark_run(PageDesc* head, unsigned order, PageKind tail_kind) {
 }
 }  // namespace
 
-constinit SpinLock PageAlloc::lock_;
+constinit SpinLock<LockClass::kPageAlloc> PageAlloc::lock_;
 
 void PageAlloc::init() {
   const long kb = options::number(options::kOptDirtyMaxKb);  // -1: the built-in 64 MiB

@@ -77,7 +77,7 @@ class PageAlloc {
   static void add_free(PageDesc* d, unsigned order, bool dirty, int node);
   static void release_locked(PageDesc* d, unsigned order, bool dirty);
   static size_t purge(size_t keep, bool wait);
-  static SpinLock lock_;
+  static SpinLock<LockClass::kPageAlloc> lock_;
 };
 
 inline constexpr uint64_t kHugeMagic = 0x736c75622d687567ull;  // "slub-hug"

@@ -12,7 +12,7 @@ constexpr size_t kGranuleBytes = size_t{2} << 20;      // table bytes made writa
 constexpr size_t kGranuleEntries = kGranuleBytes / 4;  // covering 2 GiB of addresses
 constexpr size_t kMaxGranules = (size_t{1} << (kAddrBits - kPageShift)) / kGranuleEntries;
 constinit std::atomic<uint64_t> g_committed[kMaxGranules / 64] = {};
-constinit SpinLock g_init_lock;
+constinit SpinLock<LockClass::kPageClass> g_init_lock;
 }  // namespace
 
 bool PageClass::init() {

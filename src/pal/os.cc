@@ -171,7 +171,7 @@ bool strict() {
 // The pool is refilled when used up, and anew in a fork child (by pid), so that parent and
 // child do not draw the same words.
 uint64_t random_u64() {
-  static constinit SpinLock lock;
+  static constinit SpinLock<LockClass::kRandom> lock;
   static constinit uint64_t pool[64] = {};
   static constinit unsigned left = 0;
   static constinit int pool_pid = 0;

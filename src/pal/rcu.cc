@@ -13,7 +13,7 @@ using CallFn = void (*)(RcuHead*, void (*)(RcuHead*));
 using VoidFn = void (*)();
 using DataFn = void* (*)();
 
-constinit SpinLock g_load_lock;
+constinit SpinLock<LockClass::kRcuLoad> g_load_lock;
 constinit std::atomic<bool> g_loaded{false};
 constinit CallFn g_call = nullptr;
 constinit VoidFn g_barrier = nullptr;

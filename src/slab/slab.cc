@@ -851,22 +851,32 @@ uint64_t reaper_cpu_ns() {
   return g_reaper_ns.load(std::memory_order_relaxed);
 }
 
+// One class at a time across all caches (every array, then every alien cache, then every
+// node), as fork_prepare does for SLUB's: slab.h's lock order for any number of caches (one
+// cache's node lock, then another's array lock, would not be in it). g_slab_mutex is held:
+// lock_nest, the many locks of one class (base/lock_rank.h).
 void lock_all() {
   for_each_slab_cache([](KmemCache* s) {
     SlabCache* q = s->q;
-    for (int cpu = 0; cpu < q->nr_cpus; ++cpu) q->cpu_ac(cpu)->lock.lock();
+    for (int cpu = 0; cpu < q->nr_cpus; ++cpu) q->cpu_ac(cpu)->lock.lock_nest(g_slab_mutex);
+  });
+  for_each_slab_cache([](KmemCache* s) {
+    SlabCache* q = s->q;
     for (int i = 0; i < q->nr_nodes; ++i)
       if (q->node[i]->alien != nullptr)
         for (int j = 0; j < q->nr_nodes; ++j)
-          if (q->node[i]->alien[j] != nullptr) q->node[i]->alien[j]->lock.lock();
-    for (int i = 0; i < q->nr_nodes; ++i) q->node[i]->list_lock.lock();
+          if (q->node[i]->alien[j] != nullptr) q->node[i]->alien[j]->lock.lock_nest(g_slab_mutex);
+  });
+  for_each_slab_cache([](KmemCache* s) {
+    SlabCache* q = s->q;
+    for (int i = 0; i < q->nr_nodes; ++i) q->node[i]->list_lock.lock_nest(g_slab_mutex);
   });
 }
 
 void unlock_all(bool child) {
   for_each_slab_cache([child](KmemCache* s) {
     SlabCache* q = s->q;
-    auto rel = [child](SpinLock& l) { child ? l.reset() : l.unlock(); };
+    auto rel = [child](auto& l) { child ? l.reset() : l.unlock(); };
     for (int i = 0; i < q->nr_nodes; ++i) rel(q->node[i]->list_lock);
     for (int i = 0; i < q->nr_nodes; ++i)
       if (q->node[i]->alien != nullptr)

@@ -31,7 +31,7 @@ struct ArrayCache {
   uint16_t limit;       // capacity
   uint16_t batchcount;  // transfer unit
   uint8_t touched;      // used since the last reap
-  SpinLock lock;        // per-CPU arrays and shared arrays: see the lock order above
+  SpinLock<LockClass::kSlabArray> lock;  // a CPU's array: see the lock order above
   uint8_t pad[6];
   void** entry() { return reinterpret_cast<void**>(this + 1); }
 };
@@ -39,7 +39,7 @@ static_assert(sizeof(ArrayCache) == 16, "the kernel's array_cache header");
 
 // The kernel's struct alien_cache: a lock and a 12-entry array (24 + 96 bytes).
 struct AlienCache {
-  SpinLock lock;
+  SpinLock<LockClass::kSlabAlien> lock;
   uint8_t pad[7];
   ArrayCache ac;
 };
@@ -47,7 +47,7 @@ static_assert(sizeof(AlienCache) == 24);
 
 // SLAB's struct kmem_cache_node.
 struct SlabNode {
-  SpinLock list_lock;
+  SpinLock<LockClass::kSlabList> list_lock;
   ListHead slabs_partial;
   ListHead slabs_full;
   ListHead slabs_free;

@@ -26,7 +26,10 @@
 //
 // "The flusher" below is the service thread's SLUB pass (flush_idle_pass, every SLUB_FLUSH_MS).
 //
-// Lock order (outermost first):
+// Lock order (outermost first; base/lock_rank.h orders every lock, SLUB_LOCKDEP checks it):
+//   CPU-area lock           taken with no other lock held, except by fork_prepare, which holds
+//                           it outside all the others so that no CPU slot appears between
+//                           prepare and release (both walk the CPUs in use)
 //   g_slab_mutex            the cache list; cache creation, destruction, shrink; the flusher
 //   KmemCacheCpu::lock      a CPU slot: its sheaves (the main sheaf closed to the rseq sections
 //                           while held: pcs_stop), active slab, per-CPU partial chain, and in
@@ -36,7 +39,7 @@
 //                           refills and frees; by the flusher alone)
 //   KmemCacheNode::list_lock  a node's partial list, nr_partial and each slab's
 //                           on_node_partial
-//   PageAlloc lock, meta lock, CPU-area lock  (leaves)
+//   PageAlloc lock, meta lock  (leaves)
 // fork takes them in this order (fork_prepare), every slot and barn of every cache.
 //
 // The main sheaf's word (Pcs) is open to the rseq sections or closed. Only a holder of the
@@ -1665,15 +1668,15 @@ bool close_all_sheaves() {
 void slub_lock_all() {
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock(); });
+    for_each_cpu_slot(s, [](KmemCacheCpu* c) { c->lock.lock_nest(g_slab_mutex); });
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->barn.lock.lock();
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->barn.lock.lock_nest(g_slab_mutex);
   }
   for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
     KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
-    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock();
+    for (int i = 0; i < s->nr_nodes; ++i) s->node[i]->list_lock.lock_nest(g_slab_mutex);
   }
 }
 

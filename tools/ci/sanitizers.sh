@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # tools/ci/sanitizers.sh: the allocator's own tests (tests/unit, tests/func, tests/merge: the
-# ones linked with libslub.a) built and run under ThreadSanitizer and UndefinedBehaviorSanitizer,
-# each in its own build folder (build-tsan, build-ubsan). Run by `tools/slub test` after the
-# normal tests, or alone. Exits non-zero if a build fails, a test fails or a sanitizer reports.
+# ones linked with libslub.a) built and run under ThreadSanitizer, UndefinedBehaviorSanitizer
+# and the lock checker (a Debug build: SLUB_LOCKDEP, src/base/lock_rank.h), each in its own
+# build folder (build-tsan, build-ubsan, build-lockdep). Run by `tools/slub test` after the
+# normal tests, or alone. Exits non-zero if a build fails, a test fails or a checker reports.
 #
-#   SANITIZERS="tsan ubsan"  which stages to run (default both)
-#   JOBS=2                   build jobs
+#   SANITIZERS="tsan ubsan lockdep"  which stages to run (default all three)
+#   JOBS=2                           build jobs
 #
 # Not run here, on purpose:
 #   - tests that load libslub.so with LD_PRELOAD (func.preload, func.debug_fzpu.preload, the
@@ -18,7 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
 JOBS="${JOBS:-2}"
-read -r -a STAGES <<<"${SANITIZERS:-tsan ubsan}"
+read -r -a STAGES <<<"${SANITIZERS:-tsan ubsan lockdep}"
 
 TEST_DIRS=(tests/unit tests/func tests/merge)
 LABELS='^(unit|func|merge)$'
@@ -62,14 +63,14 @@ test_targets() {
   done
 }
 
-# build <folder> <flags>: configures and builds the test executables; the log is shown only on
-# failure.
+# build <folder> <flags> [cmake args] [build type]: configures and builds the test
+# executables (RelWithDebInfo unless told); the log is shown only on failure.
 build() {
-  local dir="$ROOT/$1" flags="$2" extra="${3:-}" targets
+  local dir="$ROOT/$1" flags="$2" extra="${3:-}" type="${4:-RelWithDebInfo}" targets
   local log="$dir/sanitizers-build.log"
   mkdir -p "$dir"
   {
-    cmake -S "$ROOT" -B "$dir" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    cmake -S "$ROOT" -B "$dir" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE="$type" \
       -DSLUB_BUILD_TESTS=ON -DSLUB_BUILD_BENCH=OFF $extra \
       "-DCMAKE_C_FLAGS=$flags" "-DCMAKE_CXX_FLAGS=$flags" \
       "-DCMAKE_EXE_LINKER_FLAGS=$flags" "-DCMAKE_SHARED_LINKER_FLAGS=$flags" &&
@@ -118,7 +119,19 @@ stage() {
       run_tests build-ubsan "$EXCLUDE" "UBSAN_OPTIONS=halt_on_error=1 print_stacktrace=1" ||
         die "UndefinedBehaviorSanitizer stage failed (build-ubsan)"
       ;;
-    *) die "unknown stage '$name' (SANITIZERS: tsan, ubsan)" ;;
+    lockdep)
+      # Debug (-O0, frame pointers): every lock operation goes through the checker, which
+      # aborts on a lock taken against the order or released without being held. No runtime
+      # intercepts mmap here, so the unaligned-mmap shim's entries run too; the preloaded
+      # tests are not built (test_targets leaves them out for every flavour).
+      build build-lockdep "" "-DSLUB_LOCKDEP=ON" Debug
+      grep -qx 'SLUB_LOCKDEP:BOOL=ON' "$ROOT/build-lockdep/CMakeCache.txt" ||
+        die "build-lockdep: configured without the lock checker"
+      t1=$SECONDS
+      say "build-lockdep: built in $((t1 - t0)) s"
+      run_tests build-lockdep 'preload|integration' || die "lock checker stage failed (build-lockdep)"
+      ;;
+    *) die "unknown stage '$name' (SANITIZERS: tsan, ubsan, lockdep)" ;;
   esac
   say "$name: tests ran in $((SECONDS - t1)) s"
 }
