@@ -2,7 +2,7 @@
 # options_doc.sh --check|--update SLUB_OPTIONS DOC: the table of DOC (docs/OPTIONS.md) between
 # its two marker lines is the output of `SLUB_OPTIONS --markdown` (build/tools/slub_options,
 # which prints the library's own options table). --check fails, with the difference, when they
-# differ (the ctest test unit.options.docs); --update rewrites that part of DOC (what
+# differ (the ctest test lint.options_docs); --update rewrites that part of DOC (what
 # `tools/slub options --update-docs` runs).
 set -euo pipefail
 
