@@ -366,14 +366,21 @@ void fork_prepare() {
   g_slab_mutex.lock();
   slub_lock_all();
   slab::lock_all();
+  debug_fork_lock();  // a report of a bad pointer, or a stack saved, under no lock above
   PageAlloc::lock();
   meta::lock();
+  // PageClass's lock is taken only at start-up, under g_init_lock, before this handler exists.
+  os::random_fork_lock();  // a new slab's random order is drawn under no lock above
+  rcu::fork_lock();
 }
 
 namespace {
 void fork_release(bool child) {
+  rcu::fork_unlock();
+  os::random_fork_unlock();
   meta::unlock();
   PageAlloc::unlock();
+  debug_fork_unlock();
   slab::unlock_all(child);
   slub_unlock_all();
   g_slab_mutex.unlock();

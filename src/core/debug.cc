@@ -628,6 +628,16 @@ namespace {
 SLUB_TLS int t_report_depth = 0;
 }  // namespace
 
+void debug_fork_lock() {
+  g_report_lock.lock();
+  g_depot_lock.lock();
+}
+
+void debug_fork_unlock() {
+  g_depot_lock.unlock();
+  g_report_lock.unlock();
+}
+
 void report_lock() {
   if (t_report_depth++ == 0) g_report_lock.lock();
 }

@@ -80,6 +80,10 @@ void symbolize(const void* addr, char* buf, size_t len);
 void debug_print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_lock();
 void report_unlock();
+// fork(): the report lock and the stack depot's, taken by fork_prepare after every list lock
+// (a report of a bad pointer is made under no other lock) and released on both sides.
+void debug_fork_lock();
+void debug_fork_unlock();
 int debug_fd();
 long debug_errors();  // BUG reports so far
 

@@ -170,12 +170,23 @@ bool strict() {
 // caches, each with its own key, and a system call per key cost every process 41 of them.
 // The pool is refilled when used up, and anew in a fork child (by pid), so that parent and
 // child do not draw the same words.
+namespace {
+constinit SpinLock<LockClass::kRandom> g_random_lock;
+}  // namespace
+
+void random_fork_lock() {
+  g_random_lock.lock();
+}
+
+void random_fork_unlock() {
+  g_random_lock.unlock();
+}
+
 uint64_t random_u64() {
-  static constinit SpinLock<LockClass::kRandom> lock;
   static constinit uint64_t pool[64] = {};
   static constinit unsigned left = 0;
   static constinit int pool_pid = 0;
-  LockGuard g(lock);
+  LockGuard g(g_random_lock);
   const int pid = getpid();
   if (left == 0 || pid != pool_pid) {
     const int saved = errno;

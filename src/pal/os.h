@@ -58,6 +58,9 @@ void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 bool strict();
 // 64 random bits from getrandom(2) (non-blocking), or a mix of time and addresses.
 uint64_t random_u64();
+// fork(): the random pool's lock (new slabs draw from it under no other lock), held across.
+void random_fork_lock();
+void random_fork_unlock();
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Environment lookup without allocation (getenv does not allocate). Only pal/options.cc asks:

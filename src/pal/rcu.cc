@@ -56,6 +56,13 @@ void call(RcuHead* head, void (*fn)(RcuHead*)) {
 void barrier() {
   if (loaded()) g_barrier();
 }
+void fork_lock() {
+  g_load_lock.lock();
+}
+void fork_unlock() {
+  g_load_lock.unlock();
+}
+
 void before_fork() {
   if (loaded() && g_before_fork != nullptr) g_before_fork();
 }

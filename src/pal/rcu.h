@@ -25,6 +25,9 @@ void call(RcuHead* head, void (*fn)(RcuHead*));
 void barrier();
 // fork(): liburcu's call_rcu threads must be paused around it.
 void before_fork();
+// fork(): the lock of load(), held across (the last lock fork_prepare takes).
+void fork_lock();
+void fork_unlock();
 void after_fork_parent();
 void after_fork_child();
 

@@ -1,11 +1,15 @@
 // The debug mode: corrupt one thing on purpose, validate, expect an exact error count (as the
 // kernel's lib/tests/slub_kunit.c does); bad frees are reported and change nothing.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <slub/slub.h>
@@ -246,4 +250,56 @@ TEST(DebugCache, NeverUsesTheLocklessFastPath) {
   EXPECT_EQ(c->freelist_tid.lo, 0u);
   kmem_cache_free(d.c, p);
   slub_bind_vcpu(-1);
+}
+
+// fork() while another thread is inside a debug report: the child must not find the report
+// lock held. fork_prepare took every allocator lock but the report lock (and the depot's and
+// the random pool's), so a child forked while the other thread printed the report of an
+// invalid pointer (a report made under no other lock) waited forever for the report lock at
+// its own first report. The other thread frees interior pointers in a loop (each a report of
+// a dozen lines) and allocates from a U cache (the depot); every child makes one report and
+// one tracked allocation, then exits.
+TEST(DebugFork, ForkWhileAnotherThreadReportsAndTracks) {
+  DebugCache d("dbg-fork", 64, kAll);
+  const int saved_err = dup(2);
+  FILE* null = fopen("/dev/null", "w");
+  ASSERT_NE(null, nullptr);
+  dup2(fileno(null), 2);  // the reports (thousands) go nowhere
+  std::atomic<bool> stop{false};
+  std::thread reporter([&] {
+    auto* p = static_cast<char*>(kmem_cache_alloc(d.c));
+    while (!stop.load(std::memory_order_relaxed)) {
+      kmem_cache_free(d.c, p + 8);  // not an object start: a report
+      void* q = kmem_cache_alloc(d.c);  // a stack for the depot
+      kmem_cache_free(d.c, q);
+    }
+    kmem_cache_free(d.c, p);
+  });
+  int hung = 0, failed = 0;
+  for (int i = 0; i < 200 && hung == 0; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      auto* a = static_cast<char*>(kmem_cache_alloc(d.c));
+      kmem_cache_free(d.c, a + 8);  // the child's own report
+      kmem_cache_free(d.c, a);
+      _exit(0);
+    }
+    int status = 0;
+    pid_t r = 0;
+    for (int ms = 0; ms < 5000 && (r = waitpid(pid, &status, WNOHANG)) == 0; ms += 5) usleep(5000);
+    if (r == 0) {
+      ++hung;
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ++failed;
+    }
+  }
+  stop = true;
+  reporter.join();
+  dup2(saved_err, 2);
+  close(saved_err);
+  fclose(null);
+  EXPECT_EQ(hung, 0) << "a fork child waited 5 s for a lock its parent's other thread held";
+  EXPECT_EQ(failed, 0);
 }

@@ -37,7 +37,9 @@ EXCLUDE='preload|integration|unaligned_mmap'
 #     also sets RLIMIT_AS, which TSan's shadow reservations do not fit under.
 #   Stats.AForkChildMakesItsAreaAfterItsFirstSecond: the same (the child starts its flusher).
 #   Hardening.AHugeFirstRequestStartsTheAllocator: forks and sets RLIMIT_AS, as the second.
-TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers:Stats.AForkChildMakesItsAreaAfterItsFirstSecond:Hardening.AHugeFirstRequestStartsTheAllocator'
+#   DebugFork.ForkWhileAnotherThreadReportsAndTracks: forks 200 times while a second thread runs;
+#     each child's slow paths may start its own service thread, as in the first.
+TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers:Stats.AForkChildMakesItsAreaAfterItsFirstSecond:Hardening.AHugeFirstRequestStartsTheAllocator:DebugFork.ForkWhileAnotherThreadReportsAndTracks'
 # ctest entries left out under TSan only, for time (the stage must stay within ~6 minutes on a
 # 2-core machine):
 #   func.debug_fzpu.malloc_api_test: the malloc API tests again with every debug check; they
