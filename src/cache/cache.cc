@@ -397,6 +397,7 @@ void fork_child() {
   // Alone in the child: no rseq section can be in flight.
   const bool rseq_kept = CpuId::after_fork_child();
   fork_release(true);
+  PageAlloc::fork_child();
   if (!rseq_kept) close_all_sheaves();
   rcu::after_fork_child();
   export_forget();        // the parent's area; the child makes its own when its service starts

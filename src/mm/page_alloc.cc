@@ -234,8 +234,17 @@ void PageAlloc::free(PageDesc* d) {
 // purger at a time; a second caller waits for it (wait) or returns 0 at once. (A fork while a batch
 // is out loses that batch's free runs in the child: at most kBatch runs of address space, never
 // memory in use.)
+namespace {
+constinit std::atomic<bool> g_purge_busy{false};  // one purger at a time
+}  // namespace
+
+void PageAlloc::fork_child() {
+  // The purger, if one was out with a batch, did not survive the fork.
+  g_purge_busy.store(false, std::memory_order_relaxed);
+}
+
 size_t PageAlloc::purge(size_t keep, bool wait) {
-  static constinit std::atomic<bool> busy{false};
+  std::atomic<bool>& busy = g_purge_busy;
   while (busy.exchange(true, std::memory_order_acquire)) {
     if (!wait) return 0;
     os::yield();

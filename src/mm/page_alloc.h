@@ -71,6 +71,8 @@ class PageAlloc {
   // fork(): held across it by the prepare handler.
   static void lock() { lock_.lock(); }
   static void unlock() { lock_.unlock(); }
+  // In a fork child: no purge is in progress (a purger thread of the parent did not come along).
+  static void fork_child();
 
  private:
   static uintptr_t new_chunk(int node);

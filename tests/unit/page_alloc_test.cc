@@ -1,7 +1,10 @@
 // Page map and page allocator: O(1) descriptor lookup, buddy splitting and coalescing,
 // alignment of runs, huge blocks, purging.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <set>
 #include <cstring>
@@ -168,4 +171,44 @@ TEST(PageAlloc, HugeBlocksAreRegisteredAlignedAndUnmapped) {
   PageAlloc::huge_free(h);
   EXPECT_EQ(PageAlloc::stats().huge_blocks, blocks - 1);
   EXPECT_EQ(PageMap::lookup(p), 0u);
+}
+
+// fork() while another thread purges: one purger at a time, and the child inherited the flag
+// of a purger that did not survive the fork, so every purge of the child waited for it forever
+// (its service thread spun in purge_dirty; its frees over the budget never purged). Each child
+// purges once under a 5 s alarm.
+TEST(PageAlloc, AForkChildPurgesWhileTheParentWasPurging) {
+  std::atomic<bool> stop{false};
+  std::thread purger([&] {
+    std::vector<PageDesc*> runs;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int i = 0; i < 64; ++i)
+        if (PageDesc* d = PageAlloc::alloc(4, 0, PageKind::kLarge)) {
+          memset(desc_address(d), 1, kPageSize << 4);  // dirty when freed
+          runs.push_back(d);
+        }
+      for (PageDesc* d : runs) PageAlloc::free(d);
+      runs.clear();
+      PageAlloc::purge_dirty();
+    }
+  });
+  int hung = 0, failed = 0;
+  for (int i = 0; i < 100 && hung == 0; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(5);
+      PageAlloc::purge_dirty();
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+      ++hung;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      ++failed;
+  }
+  stop = true;
+  purger.join();
+  EXPECT_EQ(hung, 0) << "a fork child's purge waited for the parent's purger";
+  EXPECT_EQ(failed, 0);
 }
