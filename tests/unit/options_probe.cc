@@ -7,7 +7,7 @@
 //   sheaves    the sheaf capacity of a new cache
 //   rseq       slub_fast_path_rseq()
 //   allocator  0 (SLUB) or 1 (the SLAB clone) for a new cache
-//   threads    the threads of the process after the first allocations (the flusher starts then)
+//   threads    the allocator's threads after the first allocations (the service thread starts then)
 //   export     "area" if /dev/shm/slub.<pid> appears within 3 s, else "no-area"
 //   nodes      slub_nr_nodes()
 //   objects    objects per slab of a new cache of 64-byte objects
@@ -42,12 +42,21 @@ kmem_cache* make_cache(const char* name, size_t size = 64) {
   return c;
 }
 
+// The allocator's threads: those named slub-service (a sanitizer's runtime has threads of its
+// own, and the program's are not ours).
 int count_threads() {
   DIR* d = opendir("/proc/self/task");
   if (d == nullptr) return -1;
   int n = 0;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') ++n;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = {};
+    std::snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    if (FILE* f = std::fopen(path, "r")) {
+      if (std::fgets(comm, sizeof comm, f) != nullptr && std::strcmp(comm, "slub-service\n") == 0) ++n;
+      std::fclose(f);
+    }
+  }
   closedir(d);
   return n;
 }
