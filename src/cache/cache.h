@@ -19,7 +19,9 @@
 
 namespace slub {
 
-// Starts the allocator the first time anything asks (idempotent, reentrant-safe).
+// Starts the allocator the first time anything asks (idempotent; other threads wait for the
+// one that starts it; a signal handler that allocates on that thread meanwhile would wait for
+// itself, as before).
 void ensure_init();
 
 // The classic mode and SLAB caches, out of line (as one call from the fast paths, like the

@@ -9,13 +9,12 @@
 //                              shell script are gone by then and never pay for it), and its
 //                              commands (validate, shrink)
 // Never a thread per CPU, per cache or per allocator: a 4096-CPU machine has one of these.
-#include <cstdlib>
-
 #include "cache/cache.h"
 #include "cache/export.h"
 #include "mm/page_alloc.h"
 #include "pal/options.h"
 #include "pal/os.h"
+#include "pal/process.h"
 #include "slab/slab.h"
 
 namespace slub {
@@ -64,7 +63,7 @@ void* service_main(void*) {
       next_publish = now + kPublishNs;
       // glibc ends a process when its last thread exits; this thread must not keep one alive
       // after main called pthread_exit and the program's other threads ended.
-      if (os::only_service_threads_left(1)) exit(0);
+      if (os::only_service_threads_left(1)) os::exit_process(0);
     }
   }
   return nullptr;

@@ -8,6 +8,7 @@
 #include "core/meta.h"
 #include "pal/options.h"
 #include "pal/os.h"
+#include "pal/process.h"
 
 namespace slub {
 
@@ -16,6 +17,10 @@ constinit std::atomic<char*> g_cpu_area[kMaxCpus] = {};
 constinit char* g_pcs_base = nullptr;
 constinit SpinLock<LockClass::kSlabMutex> g_slab_mutex;
 constinit std::atomic<int> g_init_state{0};
+
+void wait_for_init() {
+  while (g_init_state.load(std::memory_order_acquire) == 1) os::yield();
+}
 constinit ListHead g_cache_list = {&g_cache_list, &g_cache_list};
 
 namespace {

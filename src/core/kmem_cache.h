@@ -317,6 +317,13 @@ extern SpinLock<LockClass::kSlabMutex> g_slab_mutex;
 extern ListHead g_cache_list;
 // The allocator's start-up (cache/cache.cc, ensure_init): 0 not started, 1 starting, 2 ready.
 extern std::atomic<int> g_init_state;
+// For the slow paths below the cache layer: another thread may be starting the allocator (a
+// kmalloc cache's pcs_base is set before the cache is complete, and malloc may see it); wait
+// until it is done, as ensure_init does.
+SLUB_SLOW_PATH void wait_for_init();
+inline void await_init() {
+  if (SLUB_UNLIKELY(g_init_state.load(std::memory_order_acquire) != 2)) wait_for_init();
+}
 
 // Computes sizes, free pointer offset, order, min_partial and cpu_partial for a cache whose
 // object_size, align, flags and ctor are set; nr_cpus is the CPU count for the kernel's

@@ -1,8 +1,8 @@
 // core/service: the one service thread of the process, never one per CPU, per cache or per
 // allocator. What it does (flushing idle sheaves and CPU slabs, SLAB's reaping, purging free
 // pages, the statistics area and its commands) is the cache layer's (cache/service.cc), which
-// names both allocators; here is only when it starts, so that the slow paths of slub/ and
-// slab/ below the cache layer can ask for it.
+// names both allocators; here is only when it starts, so that SLUB's slow paths below the cache
+// layer can ask for it (the cache layer asks for SLAB caches, whose queues must be reaped).
 #pragma once
 
 #include <atomic>

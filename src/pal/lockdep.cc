@@ -10,7 +10,7 @@
 // them, then abort(). It lives in pal/ because that report needs the OS; base/ only declares
 // the entry points.
 //
-// Signal handlers: the allocator's reentry rule (slub_cache.h's ReentryGuard) keeps a handler
+// Signal handlers: the allocator's reentry rule (core/reentry.h's ReentryGuard) keeps a handler
 // that interrupts a locked path from taking any lock (its allocation is a nested one), so a
 // handler's locks are always taken and released within the handler, balanced, on top of what
 // the interrupted code holds. The stack is written in an order that a balanced handler
@@ -34,7 +34,7 @@ namespace slub::lockdep {
 
 namespace {
 
-constexpr int kMaxHeld = 32;    // fork_prepare holds 10 entries (a lock_nest group is one)
+constexpr int kMaxHeld = 32;    // fork_prepare holds 14 entries (a lock_nest group is one)
 constexpr int kMaxFrames = 32;  // frames printed
 
 struct Held {

@@ -42,7 +42,13 @@ bool start_thread(void* (*fn)(void*), const char* name) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_t t;
-  const bool ok = pthread_create(&t, &attr, thread_trampoline, &g_start) == 0;
+  bool ok = pthread_create(&t, &attr, thread_trampoline, &g_start) == 0;
+  if (!ok) {  // glibc takes static TLS out of the stack: a program with much of it needs more
+    pthread_attr_destroy(&attr);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&t, &attr, thread_trampoline, &g_start) == 0;
+  }
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return ok;
@@ -135,6 +141,10 @@ void* find_symbol(const char* name, bool next) {
 
 void abort_process() {
   abort();
+}
+
+void exit_process(int status) {
+  exit(status);
 }
 
 }  // namespace slub::os

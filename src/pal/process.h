@@ -1,7 +1,6 @@
 // pal/process: the OS calls about threads, processes, directories, files and symbols (pal/os.h has
-// memory, output and the environment). Nothing here calls malloc, except where a comment says
-// glibc may (thread creation: its stack and TLS come from mmap, but pthread_create itself is
-// only ever called with no allocator lock held).
+// memory, output and the environment). glibc may call malloc in some of them (pthread_create,
+// pthread_atfork, opendir, dlsym): callers hold no allocator lock and are not inside a slow path.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +8,8 @@
 
 namespace slub::os {
 
-// Starts a detached thread running fn(nullptr) with a 64 KiB stack and every signal blocked
+// Starts a detached thread running fn(nullptr) with a 64 KiB stack (the default size if that
+// is refused: a program with much static TLS) and every signal blocked
 // (the program's signals must never be delivered to it); `name` (15 characters at most) is
 // what /proc/PID/task/TID/comm shows. False if the thread could not be created.
 bool start_thread(void* (*fn)(void*), const char* name);
@@ -42,6 +42,7 @@ bool symbol_of(const void* addr, SymbolInfo* info);
 // object is a shared library (false: the program itself). False if none contains it.
 bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* shared);
 [[noreturn]] void abort_process();
+[[noreturn]] void exit_process(int status);  // exit(3): atexit handlers, stdio flushed
 // dlsym: the definition of `name` in the global scope, or with `next` the one after the caller's
 // object (RTLD_NEXT: what ours interposes); nullptr if there is none.
 void* find_symbol(const char* name, bool next);

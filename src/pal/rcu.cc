@@ -36,13 +36,18 @@ bool load() {
   auto barrier = sym<VoidFn>(lib, "urcu_memb_barrier");
   auto get_data = sym<DataFn>(lib, "urcu_memb_get_default_call_rcu_data");
   if (call == nullptr || barrier == nullptr || get_data == nullptr) return false;
+  // dlsym may allocate too (a failed lookup's dlerror): every symbol before the lock, which
+  // fork_prepare takes last, after the allocator's own.
+  auto before_fork = sym<VoidFn>(lib, "urcu_memb_call_rcu_before_fork");
+  auto after_parent = sym<VoidFn>(lib, "urcu_memb_call_rcu_after_fork_parent");
+  auto after_child = sym<VoidFn>(lib, "urcu_memb_call_rcu_after_fork_child");
   get_data();  // starts the call_rcu thread now, outside the allocator's own paths
   LockGuard g(g_load_lock);
   g_call = call;
   g_barrier = barrier;
-  g_before_fork = sym<VoidFn>(lib, "urcu_memb_call_rcu_before_fork");
-  g_after_parent = sym<VoidFn>(lib, "urcu_memb_call_rcu_after_fork_parent");
-  g_after_child = sym<VoidFn>(lib, "urcu_memb_call_rcu_after_fork_child");
+  g_before_fork = before_fork;
+  g_after_parent = after_parent;
+  g_after_child = after_child;
   g_loaded.store(true, std::memory_order_release);
   return true;
 }

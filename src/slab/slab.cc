@@ -884,6 +884,10 @@ void unlock_all(bool child) {
           if (q->node[i]->alien[j] != nullptr) rel(q->node[i]->alien[j]->lock);
     for (int cpu = 0; cpu < q->nr_cpus; ++cpu) rel(q->cpu_ac(cpu)->lock);
   });
+  if (child) {  // the child's reaping starts afresh, as the kernel's work items would
+    g_reap_start = 0;
+    g_reap_cpus = 0;
+  }
 }
 
 }  // namespace slab

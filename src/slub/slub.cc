@@ -696,7 +696,8 @@ void* alloc_from_node(KmemCache* s, int node) {
 }  // namespace
 
 void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
-  if (s->pcs_base != 0) {  // sheaves (a classic fast path may lead here before start-up)
+  await_init();
+  if (s->pcs_base != 0) {  // sheaves (cache_alloc_slow gets here for them before start-up)
     if (want_node < 0) return __pcs_alloc(s, orig_size);
     void* object = nullptr;
     {
@@ -1241,6 +1242,7 @@ void __pcs_free(void* p, uint32_t entry, KmemCache* s) {
 
 namespace {
 void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
+  await_init();
   void* object = nullptr;
   {
     ReentryGuard guard;

@@ -36,7 +36,8 @@ struct Track;  // core/debug.h
 
 // The slow paths of a SLUB cache (the cache layer reaches them; the fast paths below too).
 // `orig_size` is what the user asked for (kept by debug kmalloc caches); an object of node
-// `node` (kmem_cache_alloc_node), or of any node if node < 0. The allocator is initialised.
+// `node` (kmem_cache_alloc_node), or of any node if node < 0. The allocator has started or is
+// starting on another thread (the slow paths wait for it: await_init).
 SLUB_SLOW_PATH void* __slab_alloc_node(KmemCache* s, size_t orig_size, int node);
 SLUB_SLOW_PATH void __slab_free(KmemCache* s, PageDesc* slab, void* object);
 
