@@ -112,7 +112,7 @@ struct alignas(64) KmemCacheCpu {
   PageDesc* slab;           // the active (frozen) slab, or nullptr; changed under lock + busy
   PageDesc* partial;        // per-CPU partial chain (unfrozen slabs); protected by lock
   SpinLock<LockClass::kCpuSlot> lock;  // slow paths and the flusher
-  uint32_t expect;          // sheaves: the page entry the main sheaf takes (Pcs), under lock
+  uint32_t expect;  // sheaves: the page entry the main sheaf takes (Pcs), under lock
   // slot_activity() at the last idle check or flush (g_slab_mutex), its low 32 bits: a
   // coincidence costs one needless flush, no more.
   uint32_t flush_seen;
@@ -165,8 +165,8 @@ inline uint32_t slot_activity(const KmemCacheCpu* c) {
 // most kBarnMaxFull and kBarnMaxEmpty.
 struct Barn {
   SpinLock<LockClass::kBarn> lock;  // protects the lists and counts
-  uint32_t nr_full;   // sheaves on `full`
-  uint32_t nr_empty;  // sheaves on `empty`
+  uint32_t nr_full;                 // sheaves on `full`
+  uint32_t nr_empty;                // sheaves on `empty`
   Sheaf* full;
   Sheaf* empty;
   uint64_t uses;       // gets and puts (the flusher's activity signal); under lock
@@ -176,12 +176,12 @@ struct Barn {
 // The per-node part of a cache (the kernel's struct kmem_cache_node).
 struct alignas(64) KmemCacheNode {
   SpinLock<LockClass::kNodeList> list_lock;  // protects partial, nr_partial, on_node_partial
-  size_t nr_partial;                     // slabs on `partial`
-  ListHead partial;                      // partial slabs of this node, unfrozen
-  ListHead full;                         // debug caches only: full slabs (list_lock)
-  std::atomic<size_t> nr_slabs{0};       // all slabs of the cache on this node
-  std::atomic<size_t> total_objects{0};  // objects in those slabs
-  alignas(64) Barn barn;                 // sheaves: this node's barn
+  size_t nr_partial;                         // slabs on `partial`
+  ListHead partial;                          // partial slabs of this node, unfrozen
+  ListHead full;                             // debug caches only: full slabs (list_lock)
+  std::atomic<size_t> nr_slabs{0};           // all slabs of the cache on this node
+  std::atomic<size_t> total_objects{0};      // objects in those slabs
+  alignas(64) Barn barn;                     // sheaves: this node's barn
 };
 
 struct SlabCache;  // slab/slab.h

@@ -8,10 +8,10 @@
 // pages (order 0..8), always aligned on their own size; the chunk's first order-3 run holds its
 // descriptors. Freed runs coalesce with their buddies and stay mapped (a lockless slab fast path
 // may still read a stale free pointer from them); their pages go back to the OS with
-// madvise(MADV_DONTNEED): all of them each time the service thread flushes (purge_dirty), and at once
-// down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB) are free but resident. madvise
-// never runs under the lock: runs being purged are off the lists (kPurging) and come back clean,
-// merged with their buddies.
+// madvise(MADV_DONTNEED): all of them each time the service thread flushes (purge_dirty), and at
+// once down to half the budget when more than SLUB_DIRTY_MAX_KB (64 MiB) are free but resident.
+// madvise never runs under the lock: runs being purged are off the lists (kPurging) and come back
+// clean, merged with their buddies.
 //
 // Huge blocks (beyond a 1 MiB run) are separate mappings aligned on a chunk, registered in the
 // PageMap with a HugeHeader in their first page, and unmapped when freed.

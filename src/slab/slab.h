@@ -27,10 +27,10 @@ namespace slub {
 // The kernel's struct array_cache: a LIFO stack of object pointers. 16 bytes of header (the
 // lock is packed where the kernel had padding) and `limit` entries.
 struct ArrayCache {
-  uint32_t avail;       // entries held
-  uint16_t limit;       // capacity
-  uint16_t batchcount;  // transfer unit
-  uint8_t touched;      // used since the last reap
+  uint32_t avail;                        // entries held
+  uint16_t limit;                        // capacity
+  uint16_t batchcount;                   // transfer unit
+  uint8_t touched;                       // used since the last reap
   SpinLock<LockClass::kSlabArray> lock;  // a CPU's array: see the lock order above
   uint8_t pad[6];
   void** entry() { return reinterpret_cast<void**>(this + 1); }

@@ -269,7 +269,7 @@ TEST(DebugFork, ForkWhileAnotherThreadReportsAndTracks) {
   std::thread reporter([&] {
     auto* p = static_cast<char*>(kmem_cache_alloc(d.c));
     while (!stop.load(std::memory_order_relaxed)) {
-      kmem_cache_free(d.c, p + 8);  // not an object start: a report
+      kmem_cache_free(d.c, p + 8);      // not an object start: a report
       void* q = kmem_cache_alloc(d.c);  // a stack for the depot
       kmem_cache_free(d.c, q);
     }

@@ -53,7 +53,8 @@ int count_threads() {
     char path[300], comm[32] = {};
     std::snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
     if (FILE* f = std::fopen(path, "r")) {
-      if (std::fgets(comm, sizeof comm, f) != nullptr && std::strcmp(comm, "slub-service\n") == 0) ++n;
+      if (std::fgets(comm, sizeof comm, f) != nullptr && std::strcmp(comm, "slub-service\n") == 0)
+        ++n;
       std::fclose(f);
     }
   }
