@@ -238,6 +238,21 @@ const char* type_name(Type t) {
   return "?";
 }
 
+// An enum's names, ", " between them and `last_sep` before the last one.
+void list_choices(const Option& o, char* buf, size_t len, const char* last_sep) {
+  size_t at = 0;
+  const char* c;
+  size_t n;
+  long count = 0;
+  while (nth_choice(o, count, &c, &n)) ++count;
+  buf[0] = '\0';
+  for (long i = 0; i < count && at < len; ++i) {
+    nth_choice(o, i, &c, &n);
+    const char* sep = i == 0 ? "" : i == count - 1 ? last_sep : ", ";
+    at += static_cast<size_t>(snprintf(buf + at, len - at, "%s%.*s", sep, static_cast<int>(n), c));
+  }
+}
+
 // The "accepted" column: shorter than the messages' wording.
 void describe_column(const Option& o, char* buf, size_t len) {
   switch (o.type) {
@@ -247,15 +262,9 @@ void describe_column(const Option& o, char* buf, size_t len) {
     case kInteger:
       snprintf(buf, len, "%ld..%ld", o.min, o.max);
       break;
-    case kEnum: {
-      size_t at = 0;
-      const char* c;
-      size_t n;
-      for (long i = 0; nth_choice(o, i, &c, &n) && at < len; ++i)
-        at += static_cast<size_t>(
-            snprintf(buf + at, len - at, "%s%.*s", i > 0 ? ", " : "", static_cast<int>(n), c));
+    case kEnum:
+      list_choices(o, buf, len, ", ");
       break;
-    }
     case kString:
       snprintf(buf, len, "%s", o.choices);
       break;
@@ -356,20 +365,9 @@ void describe_accepted(Id id, char* buf, size_t len) {
     case kInteger:
       snprintf(buf, len, "an integer %ld..%ld", o.min, o.max);
       break;
-    case kEnum: {
-      size_t at = 0;
-      const char* c;
-      size_t n;
-      long count = 0;
-      while (nth_choice(o, count, &c, &n)) ++count;
-      for (long i = 0; i < count && at < len; ++i) {
-        nth_choice(o, i, &c, &n);
-        const char* sep = i == 0 ? "" : i == count - 1 ? " or " : ", ";
-        at += static_cast<size_t>(
-            snprintf(buf + at, len - at, "%s%.*s", sep, static_cast<int>(n), c));
-      }
+    case kEnum:
+      list_choices(o, buf, len, " or ");
       break;
-    }
     case kString:
       snprintf(buf, len, "%s", o.choices);
       break;
