@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <slub/slub.h>
 
 #include "cli.h"
@@ -1221,6 +1222,15 @@ void write_csv(const std::string& path, const std::vector<Run>& runs) {
   fclose(f);
 }
 
+// A figure for the JSON: an integer when it is one (byte and object counts stay exact), null
+// when it is not finite.
+nlohmann::ordered_json json_number(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  if (v == std::floor(v) && std::fabs(v) < 0x1p53) return static_cast<int64_t>(v);
+  return v;
+}
+
+// One object per run, one run per line, keys in the order of kMetrics.
 void write_json(const std::string& path, const std::vector<Run>& runs) {
   FILE* f = fopen(path.c_str(), "w");
   if (f == nullptr) {
@@ -1230,30 +1240,35 @@ void write_json(const std::string& path, const std::vector<Run>& runs) {
   fprintf(f, "[\n");
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& x = runs[i];
-    fprintf(f,
-            "  {\"allocator\": \"%s\", \"workload\": \"%s\", \"cpus\": %d, \"nodes\": %d, "
-            "\"ok\": %s",
-            x.allocator.c_str(), x.workload.c_str(), x.cpus, x.nodes, x.r.ok ? "true" : "false");
+    nlohmann::ordered_json j;
+    j["allocator"] = x.allocator;
+    j["workload"] = x.workload;
+    j["cpus"] = x.cpus;
+    j["nodes"] = x.nodes;
+    j["ok"] = x.r.ok != 0;
     if (x.r.ok) {
       for (const Metric& m : kMetrics)
-        if (metric_applies(m, x.workload)) fprintf(f, ", \"%s\": %.6g", m.key, m.get(x.r));
+        if (metric_applies(m, x.workload)) j[m.key] = json_number(m.get(x.r));
       if (x.r.nsamples) {
-        fprintf(f, ", \"stranded\": [");
+        nlohmann::ordered_json st = nlohmann::ordered_json::array();
         for (int k = 0; k < x.r.nsamples; ++k)
-          fprintf(f, "%s{\"t\": %.3f, \"objects\": %.0f, \"bytes\": %.0f}", k ? ", " : "",
-                  x.r.st[k], x.r.sparked[k], x.r.sbytes[k]);
-        fprintf(f, "]");
+          st.push_back({{"t", json_number(std::round(x.r.st[k] * 1000) / 1000)},
+                        {"objects", json_number(x.r.sparked[k])},
+                        {"bytes", json_number(x.r.sbytes[k])}});
+        j["stranded"] = std::move(st);
       }
+      if (x.r.check) j["check_failed"] = x.r.msg;
     } else {
-      std::string m;
-      for (const char* c = x.r.msg; *c; ++c)
-        if (*c != '"' && *c != '\\') m += *c;
-      fprintf(f, ", \"error\": \"%s\"", m.c_str());
+      j["error"] = x.r.msg;
     }
-    fprintf(f, "}%s\n", i + 1 < runs.size() ? "," : "");
+    // The messages are the child's text: a byte that is not UTF-8 becomes U+FFFD.
+    const std::string line =
+        j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    fprintf(f, "  %s%s\n", line.c_str(), i + 1 < runs.size() ? "," : "");
   }
   fprintf(f, "]\n");
-  fclose(f);
+  if (fclose(f) != 0)
+    fprintf(stderr, "harness: cannot write %s: %s\n", path.c_str(), strerror(errno));
 }
 
 bool have_gnuplot() {
