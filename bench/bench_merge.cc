@@ -11,6 +11,9 @@
 //
 //   bench_merge CSV [ops=3000000] [live=200000] [seed=42]
 //
+// A bad operand (not a whole number in its range) exits 2 with one line (bench/cli.h). The
+// summary's "[SLUB_NOMERGE=1]" is the library's own reading of SLUB_NOMERGE (pal/options.h:
+// 1/on/yes/true), so it names what the allocator did.
 // SLUB_BENCH_LIST=1 also prints each name's kernel merge target and slub cache id.
 // Single-threaded, bound to virtual CPU 0 so that migrations between cores do not leave
 // per-CPU slabs behind on two CPU slots (SLUB_BENCH_NOBIND=1 to run on real CPUs).
@@ -32,6 +35,9 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "cli.h"
+#include "pal/options.h"  // the library's options table (libslub.a)
 
 // Resolved when the library has it; otherwise usercopy caches are made with kmem_cache_create.
 #pragma weak kmem_cache_create_usercopy
@@ -138,19 +144,31 @@ size_t env_size(const char* name, size_t dflt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s slab-caches.csv [ops] [live] [seed]\n", argv[0]);
-    return 2;
+  static const char kUsage[] =
+      "usage: bench_merge CSV [OPS [LIVE [SEED]]]\n"
+      "  CSV: tests/data/linux-6.18-slab-caches.csv; OPS: 1..10^12 (3000000),\n"
+      "  LIVE: 1..100000000 live objects (200000), SEED: 0..2^64-1 (42)\n"
+      "  SLUB_NOMERGE=1 turns merging off; SLUB_BENCH_LIST=1 lists the caches\n";
+  const bench_cli::Cli cli{"bench_merge", kUsage};
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'}, {nullptr, 0, nullptr, 0}};
+  // '+': options only before the operands (there are none but --help).
+  while (bench_cli::next_option(cli, argc, argv, kLong, "+h") != -1) {
   }
-  const size_t ops = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 3000000;
-  const size_t live_target = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 200000;
-  const uint64_t seed = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 42;
+  const int nargs = argc - optind;
+  char** args = argv + optind;
+  if (nargs < 1) bench_cli::fail(cli, "missing the CSV operand (bench_merge --help)");
+  if (nargs > 4) bench_cli::fail(cli, "unexpected argument '%s'", args[4]);
+  const size_t ops =
+      nargs > 1 ? bench_cli::u64_arg(cli, "OPS", args[1], 1, 1'000'000'000'000) : 3000000;
+  const size_t live_target =
+      nargs > 2 ? bench_cli::u64_arg(cli, "LIVE", args[2], 1, 100'000'000) : 200000;
+  const uint64_t seed = nargs > 3 ? bench_cli::u64_arg(cli, "SEED", args[3], 0, UINT64_MAX) : 42;
   if (env_size("SLUB_BENCH_NOBIND", 0) == 0) slub_bind_vcpu(0);
-  const char* nomerge_env = std::getenv("SLUB_NOMERGE");
-  const bool nomerge = nomerge_env != nullptr && std::strtol(nomerge_env, nullptr, 10) != 0;
+  // The library's own reading of SLUB_NOMERGE (any of its boolean spellings), for the label.
+  const bool nomerge = slub::options::flag(slub::options::kOptNomerge);
 
   // --- Create the caches. ---
-  const std::vector<Row> rows = read_csv(argv[1]);
+  const std::vector<Row> rows = read_csv(args[0]);
   std::vector<Use> uses;
   std::vector<kmem_cache*> distinct;
   std::unordered_map<kmem_cache*, size_t> names_per_cache;

@@ -27,6 +27,8 @@
 #include <slub/slub.h>
 #include <slub/stats.h>
 
+#include "cli.h"
+
 namespace {
 
 bool g_real = false;
@@ -165,20 +167,36 @@ int main(int argc, char** argv) {
   const char* topo = "cpus=16,nodes=4,distance=10:20";
   int rounds = 5;
   size_t objects = 2000000;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--real")) {
-      g_real = true;
-    } else if (!strcmp(argv[i], "--topology") && i + 1 < argc) {
-      topo = argv[++i];
-    } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
-      rounds = atoi(argv[++i]);
-    } else if (!strcmp(argv[i], "--objects") && i + 1 < argc) {
-      objects = strtoul(argv[++i], nullptr, 10);
-    } else {
-      fprintf(stderr, "usage: bench_numa [--topology SPEC | --real] [--rounds N] [--objects N]\n");
-      return 2;
+  static const char kUsage[] =
+      "usage: bench_numa [--topology SPEC | --real] [--rounds N] [--objects N]\n"
+      "  SPEC: slub_set_topology's, default cpus=16,nodes=4,distance=10:20;\n"
+      "  --rounds 1..1000000 (5), --objects 256..1000000000 (2000000)\n";
+  const bench_cli::Cli cli{"bench_numa", kUsage};
+  enum { kReal = 256, kTopology, kRounds, kObjects };
+  static const option kLong[] = {{"real", no_argument, nullptr, kReal},
+                                 {"topology", required_argument, nullptr, kTopology},
+                                 {"rounds", required_argument, nullptr, kRounds},
+                                 {"objects", required_argument, nullptr, kObjects},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
+  for (int c; (c = bench_cli::next_option(cli, argc, argv, kLong)) != -1;) {
+    const std::string name = bench_cli::option_name(kLong, c);
+    switch (c) {
+      case kReal:
+        g_real = true;
+        break;
+      case kTopology:
+        topo = optarg;
+        break;
+      case kRounds:
+        rounds = int(bench_cli::int_arg(cli, name.c_str(), optarg, 1, 1'000'000));
+        break;
+      case kObjects:  // at least 4 batches of 64: alloc_node/alternating does objects / 4 pairs
+        objects = size_t(bench_cli::int_arg(cli, name.c_str(), optarg, 4 * kBatch, 1'000'000'000));
+        break;
     }
   }
+  bench_cli::no_operands(cli, argc, argv);
   if (!g_real && slub_set_topology(topo) != 0) return 2;
   if (slub_nr_nodes() < 2) {
     fprintf(stderr, "bench_numa: needs two nodes or more (this machine has %d)\n", slub_nr_nodes());

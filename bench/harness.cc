@@ -50,7 +50,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <slub/slub.h>
+
+#include "cli.h"
 
 #ifndef SLUB_HARNESS_SIZES
 #define SLUB_HARNESS_SIZES "tests/data/linux-6.18-slab-caches.csv"
@@ -84,88 +87,113 @@ const char* kUsage =
     "               [--workload churn|prodcons|burst|caches|idle|all] [--caches K] [--ops N]\n"
     "               [--seed S] [--csv FILE] [--json FILE] [--plot DIR] [--sweep]\n"
     "               [--budget-gib G] [--idle-secs S] [--sizes CSV] [--check]\n"
-    "               [--brief]  (only the side-by-side summary table)\n";
+    "               [--brief]  (only the side-by-side summary table)\n"
+    "  N: 16..4096, M: 1..1024 (at most N), K: 1..4000, --ops 2..100000000 per thread,\n"
+    "  S (seed): 0..2^64-1, G: 0.001..1048576, --idle-secs 0.5..60\n";
 
-const char* const kWorkloads[] = {"churn", "prodcons", "burst", "caches", "idle"};
-
-[[noreturn]] void usage_error(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("harness: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputs("\n", stderr);
-  va_end(ap);
-  fputs(kUsage, stderr);
-  exit(2);
-}
-
-long to_long(const char* opt, const char* v, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  long x = strtol(v, &end, 0);
-  if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi)
-    usage_error("%s wants a number in %ld..%ld, not '%s'", opt, lo, hi, v);
-  return x;
-}
+const char* const kAllocators[] = {"slub", "slub-classic", "slab", "both", "all", nullptr};
+const char* const kWorkloads[] = {"churn", "prodcons", "burst", "caches", "idle", nullptr};
+const char* const kWorkloadChoices[] = {"churn", "prodcons", "burst", "caches",
+                                        "idle",  "all",      nullptr};
 
 Options parse(int argc, char** argv) {
+  const bench_cli::Cli cli{"harness", kUsage};
+  enum {
+    kCpus = 256,
+    kNodes,
+    kAllocator,
+    kWorkload,
+    kCaches,
+    kOps,
+    kSeed,
+    kCsv,
+    kJson,
+    kPlot,
+    kSizes,
+    kBudget,
+    kIdle,
+    kSweep,
+    kBrief,
+    kCheck
+  };
+  static const option kLong[] = {{"cpus", required_argument, nullptr, kCpus},
+                                 {"nodes", required_argument, nullptr, kNodes},
+                                 {"allocator", required_argument, nullptr, kAllocator},
+                                 {"workload", required_argument, nullptr, kWorkload},
+                                 {"caches", required_argument, nullptr, kCaches},
+                                 {"ops", required_argument, nullptr, kOps},
+                                 {"seed", required_argument, nullptr, kSeed},
+                                 {"csv", required_argument, nullptr, kCsv},
+                                 {"json", required_argument, nullptr, kJson},
+                                 {"plot", required_argument, nullptr, kPlot},
+                                 {"sizes", required_argument, nullptr, kSizes},
+                                 {"budget-gib", required_argument, nullptr, kBudget},
+                                 {"idle-secs", required_argument, nullptr, kIdle},
+                                 {"sweep", no_argument, nullptr, kSweep},
+                                 {"brief", no_argument, nullptr, kBrief},
+                                 {"check", no_argument, nullptr, kCheck},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto val = [&]() -> const char* {
-      if (i + 1 >= argc) usage_error("%s needs a value", a.c_str());
-      return argv[++i];
-    };
-    if (a == "--cpus") {
-      o.cpus = int(to_long("--cpus", val(), 16, SLUB_MAX_CPUS));
-    } else if (a == "--nodes") {
-      o.nodes = int(to_long("--nodes", val(), 1, SLUB_MAX_NODES));
-    } else if (a == "--allocator") {
-      o.allocator = val();
-      if (o.allocator != "slub" && o.allocator != "slab" && o.allocator != "slub-classic" &&
-          o.allocator != "both" && o.allocator != "all")
-        usage_error("--allocator is slub, slub-classic, slab, both (slub and slab) or all");
-    } else if (a == "--workload") {
-      o.workload = val();
-      bool ok = o.workload == "all";
-      for (const char* w : kWorkloads) ok |= o.workload == w;
-      if (!ok) usage_error("unknown workload '%s'", o.workload.c_str());
-    } else if (a == "--caches") {
-      o.caches = int(to_long("--caches", val(), 1, 4000));
-      o.caches_given = true;
-    } else if (a == "--ops") {
-      o.ops = to_long("--ops", val(), 2, 100000000);
-      o.ops_given = true;
-    } else if (a == "--seed") {
-      o.seed = static_cast<unsigned long>(to_long("--seed", val(), 0, 1L << 62));
-    } else if (a == "--csv") {
-      o.csv = val();
-    } else if (a == "--json") {
-      o.json = val();
-    } else if (a == "--plot") {
-      o.plot = val();
-    } else if (a == "--sizes") {
-      o.sizes = val();
-    } else if (a == "--budget-gib") {
-      o.budget_gib = atof(val());
-      if (!(o.budget_gib > 0)) usage_error("--budget-gib wants a positive number");
-    } else if (a == "--idle-secs") {
-      o.idle_secs = atof(val());
-      if (!(o.idle_secs >= 0.5 && o.idle_secs <= 60)) usage_error("--idle-secs: 0.5..60");
-    } else if (a == "--sweep") {
-      o.sweep = true;
-    } else if (a == "--brief") {
-      o.brief = true;
-    } else if (a == "--check") {
-      o.check = true;
-    } else if (a == "-h" || a == "--help") {
-      fputs(kUsage, stdout);
-      exit(0);
-    } else {
-      usage_error("unknown argument '%s'", a.c_str());
+  for (int c; (c = bench_cli::next_option(cli, argc, argv, kLong)) != -1;) {
+    const std::string name = bench_cli::option_name(kLong, c);
+    const char* opt = name.c_str();
+    switch (c) {
+      case kCpus:
+        o.cpus = int(bench_cli::int_arg(cli, opt, optarg, 16, SLUB_MAX_CPUS));
+        break;
+      case kNodes:
+        o.nodes = int(bench_cli::int_arg(cli, opt, optarg, 1, SLUB_MAX_NODES));
+        break;
+      case kAllocator:
+        o.allocator = bench_cli::choice_arg(cli, opt, optarg, kAllocators);
+        break;
+      case kWorkload:
+        o.workload = bench_cli::choice_arg(cli, opt, optarg, kWorkloadChoices);
+        break;
+      case kCaches:
+        o.caches = int(bench_cli::int_arg(cli, opt, optarg, 1, 4000));
+        o.caches_given = true;
+        break;
+      case kOps:
+        o.ops = long(bench_cli::int_arg(cli, opt, optarg, 2, 100000000));
+        o.ops_given = true;
+        break;
+      case kSeed:
+        o.seed = bench_cli::u64_arg(cli, opt, optarg, 0, UINT64_MAX);
+        break;
+      case kCsv:
+        o.csv = optarg;
+        break;
+      case kJson:
+        o.json = optarg;
+        break;
+      case kPlot:
+        o.plot = optarg;
+        break;
+      case kSizes:
+        o.sizes = optarg;
+        break;
+      case kBudget:
+        o.budget_gib = bench_cli::num_arg(cli, opt, optarg, 0.001, 1 << 20);
+        break;
+      case kIdle:
+        o.idle_secs = bench_cli::num_arg(cli, opt, optarg, 0.5, 60);
+        break;
+      case kSweep:
+        o.sweep = true;
+        break;
+      case kBrief:
+        o.brief = true;
+        break;
+      case kCheck:
+        o.check = true;
+        break;
     }
   }
-  if (o.nodes > o.cpus) usage_error("--nodes (%d) must not exceed --cpus (%d)", o.nodes, o.cpus);
+  bench_cli::no_operands(cli, argc, argv);
+  if (o.nodes > o.cpus)
+    bench_cli::fail(cli, "--nodes %d: must not exceed --cpus (%d)", o.nodes, o.cpus);
   return o;
 }
 
@@ -1194,6 +1222,15 @@ void write_csv(const std::string& path, const std::vector<Run>& runs) {
   fclose(f);
 }
 
+// A figure for the JSON: an integer when it is one (byte and object counts stay exact), null
+// when it is not finite.
+nlohmann::ordered_json json_number(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  if (v == std::floor(v) && std::fabs(v) < 0x1p53) return static_cast<int64_t>(v);
+  return v;
+}
+
+// One object per run, one run per line, keys in the order of kMetrics.
 void write_json(const std::string& path, const std::vector<Run>& runs) {
   FILE* f = fopen(path.c_str(), "w");
   if (f == nullptr) {
@@ -1203,30 +1240,35 @@ void write_json(const std::string& path, const std::vector<Run>& runs) {
   fprintf(f, "[\n");
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& x = runs[i];
-    fprintf(f,
-            "  {\"allocator\": \"%s\", \"workload\": \"%s\", \"cpus\": %d, \"nodes\": %d, "
-            "\"ok\": %s",
-            x.allocator.c_str(), x.workload.c_str(), x.cpus, x.nodes, x.r.ok ? "true" : "false");
+    nlohmann::ordered_json j;
+    j["allocator"] = x.allocator;
+    j["workload"] = x.workload;
+    j["cpus"] = x.cpus;
+    j["nodes"] = x.nodes;
+    j["ok"] = x.r.ok != 0;
     if (x.r.ok) {
       for (const Metric& m : kMetrics)
-        if (metric_applies(m, x.workload)) fprintf(f, ", \"%s\": %.6g", m.key, m.get(x.r));
+        if (metric_applies(m, x.workload)) j[m.key] = json_number(m.get(x.r));
       if (x.r.nsamples) {
-        fprintf(f, ", \"stranded\": [");
+        nlohmann::ordered_json st = nlohmann::ordered_json::array();
         for (int k = 0; k < x.r.nsamples; ++k)
-          fprintf(f, "%s{\"t\": %.3f, \"objects\": %.0f, \"bytes\": %.0f}", k ? ", " : "",
-                  x.r.st[k], x.r.sparked[k], x.r.sbytes[k]);
-        fprintf(f, "]");
+          st.push_back({{"t", json_number(std::round(x.r.st[k] * 1000) / 1000)},
+                        {"objects", json_number(x.r.sparked[k])},
+                        {"bytes", json_number(x.r.sbytes[k])}});
+        j["stranded"] = std::move(st);
       }
+      if (x.r.check) j["check_failed"] = x.r.msg;
     } else {
-      std::string m;
-      for (const char* c = x.r.msg; *c; ++c)
-        if (*c != '"' && *c != '\\') m += *c;
-      fprintf(f, ", \"error\": \"%s\"", m.c_str());
+      j["error"] = x.r.msg;
     }
-    fprintf(f, "}%s\n", i + 1 < runs.size() ? "," : "");
+    // The messages are the child's text: a byte that is not UTF-8 becomes U+FFFD.
+    const std::string line =
+        j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    fprintf(f, "  %s%s\n", line.c_str(), i + 1 < runs.size() ? "," : "");
   }
   fprintf(f, "]\n");
-  fclose(f);
+  if (fclose(f) != 0)
+    fprintf(stderr, "harness: cannot write %s: %s\n", path.c_str(), strerror(errno));
 }
 
 bool have_gnuplot() {
@@ -1345,8 +1387,8 @@ int finish(const Options& o, const std::vector<Run>& runs) {
 int run_grid(const Options& o, const std::vector<size_t>& sizes, bool from_csv) {
   const Config base = base_config(o, sizes);
   std::vector<std::string> wls;
-  for (const char* w : kWorkloads)
-    if (o.workload == "all" || o.workload == w) wls.push_back(w);
+  for (const char* const* w = kWorkloads; *w; ++w)
+    if (o.workload == "all" || o.workload == *w) wls.push_back(*w);
   printf("# harness: %d virtual CPUs, %d nodes (distance 10:20), %ld ops per thread, %s\n", o.cpus,
          o.nodes, o.ops,
          from_csv ? ("cache sizes from " + o.sizes).c_str() : "built-in cache sizes");

@@ -65,7 +65,10 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <string>
 #include <vector>
+
+#include "cli.h"
 
 namespace {
 
@@ -853,71 +856,100 @@ void sampler(int fd) {
 }
 
 // ---- main ----------------------------------------------------------------------------------
-[[noreturn]] void usage(const char* msg) {
-  if (msg) fprintf(stderr, "soak: %s\n", msg);
-  fprintf(stderr,
-          "usage: soak [--ops N] [--threads T] [--seconds S] [--rss-log FILE] [--seed X]\n"
-          "            [--live L] [--period S] [--fork-ms M] [--child-timeout S]\n"
-          "            [--rss-factor F] [--rss-slack-mb M] [--settle S] [--quiet]\n"
-          "            [--inject corrupt|hang-child]\n");
-  exit(kUsage);
-}
-
-double parse_num(const char* s, const char* what) {
-  char* end = nullptr;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || v < 0) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "bad value for %s: %s", what, s);
-    usage(msg);
-  }
-  return v;
-}
+const char* const kUsageText =
+    "usage: soak [--ops N] [--threads T] [--seconds S] [--rss-log FILE] [--seed X]\n"
+    "            [--live L] [--period S] [--fork-ms M] [--child-timeout S]\n"
+    "            [--rss-factor F] [--rss-slack-mb M] [--settle S] [--quiet]\n"
+    "            [--inject corrupt|hang-child]\n"
+    "  N: 1..2^62, T: 1..256, X: 0..2^64-1 (0: from the clock), L: 1..1000000,\n"
+    "  M (fork-ms): 0..3600000 (0: no forks); seconds 0..1e7; a later option wins\n";
 
 void parse(int argc, char** argv) {
-  for (int i = 1; i < argc; i++) {
-    const char* a = argv[i];
-    auto val = [&]() -> const char* {
-      if (i + 1 >= argc) usage("missing value");
-      return argv[++i];
-    };
-    if (!strcmp(a, "--ops"))
-      g_opt.ops = static_cast<uint64_t>(parse_num(val(), a));
-    else if (!strcmp(a, "--threads"))
-      g_opt.threads = static_cast<int>(parse_num(val(), a));
-    else if (!strcmp(a, "--seconds"))
-      g_opt.seconds = parse_num(val(), a);
-    else if (!strcmp(a, "--rss-log"))
-      g_opt.rss_log = val();
-    else if (!strcmp(a, "--seed"))
-      g_opt.seed = strtoull(val(), nullptr, 0);  // all 64 bits (a double would round)
-    else if (!strcmp(a, "--live"))
-      g_opt.live = static_cast<int>(parse_num(val(), a));
-    else if (!strcmp(a, "--period"))
-      g_opt.period = parse_num(val(), a);
-    else if (!strcmp(a, "--fork-ms"))
-      g_opt.fork_ms = static_cast<int>(parse_num(val(), a));
-    else if (!strcmp(a, "--child-timeout"))
-      g_opt.child_timeout = parse_num(val(), a);
-    else if (!strcmp(a, "--rss-factor"))
-      g_opt.rss_factor = parse_num(val(), a);
-    else if (!strcmp(a, "--rss-slack-mb"))
-      g_opt.rss_slack_mb = parse_num(val(), a);
-    else if (!strcmp(a, "--settle"))
-      g_opt.settle = parse_num(val(), a);
-    else if (!strcmp(a, "--quiet"))
-      g_opt.quiet = true;
-    else if (!strcmp(a, "--inject"))
-      g_opt.inject = val();
-    else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-      usage(nullptr);
-    else
-      usage("unknown argument");
+  const bench_cli::Cli cli{"soak", kUsageText};
+  enum {
+    kOps = 256,
+    kThreads,
+    kSeconds,
+    kRssLog,
+    kSeed,
+    kLive,
+    kPeriod,
+    kForkMs,
+    kChildTimeout,
+    kRssFactor,
+    kRssSlack,
+    kSettle,
+    kQuiet,
+    kInject
+  };
+  static const option kLong[] = {{"ops", required_argument, nullptr, kOps},
+                                 {"threads", required_argument, nullptr, kThreads},
+                                 {"seconds", required_argument, nullptr, kSeconds},
+                                 {"rss-log", required_argument, nullptr, kRssLog},
+                                 {"seed", required_argument, nullptr, kSeed},
+                                 {"live", required_argument, nullptr, kLive},
+                                 {"period", required_argument, nullptr, kPeriod},
+                                 {"fork-ms", required_argument, nullptr, kForkMs},
+                                 {"child-timeout", required_argument, nullptr, kChildTimeout},
+                                 {"rss-factor", required_argument, nullptr, kRssFactor},
+                                 {"rss-slack-mb", required_argument, nullptr, kRssSlack},
+                                 {"settle", required_argument, nullptr, kSettle},
+                                 {"quiet", no_argument, nullptr, kQuiet},
+                                 {"inject", required_argument, nullptr, kInject},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
+  static const char* const kInjections[] = {"corrupt", "hang-child", nullptr};
+  constexpr double kMaxSeconds = 1e7;  // the most any option in seconds takes
+  static_assert(kUsage == bench_cli::kUsageStatus);
+  for (int c; (c = bench_cli::next_option(cli, argc, argv, kLong)) != -1;) {
+    const std::string name = bench_cli::option_name(kLong, c);
+    const char* opt = name.c_str();
+    switch (c) {
+      case kOps:
+        g_opt.ops = bench_cli::u64_arg(cli, opt, optarg, 1, uint64_t(1) << 62);
+        break;
+      case kThreads:
+        g_opt.threads = int(bench_cli::int_arg(cli, opt, optarg, 1, 256));
+        break;
+      case kSeconds:
+        g_opt.seconds = bench_cli::num_arg(cli, opt, optarg, 0, kMaxSeconds);
+        break;
+      case kRssLog:
+        g_opt.rss_log = optarg;
+        break;
+      case kSeed:
+        g_opt.seed = bench_cli::u64_arg(cli, opt, optarg, 0, UINT64_MAX);
+        break;
+      case kLive:
+        g_opt.live = int(bench_cli::int_arg(cli, opt, optarg, 1, 1'000'000));
+        break;
+      case kPeriod:
+        g_opt.period = bench_cli::num_arg(cli, opt, optarg, 0.001, kMaxSeconds);
+        break;
+      case kForkMs:
+        g_opt.fork_ms = int(bench_cli::int_arg(cli, opt, optarg, 0, 3'600'000));
+        break;
+      case kChildTimeout:
+        g_opt.child_timeout = bench_cli::num_arg(cli, opt, optarg, 0, kMaxSeconds);
+        break;
+      case kRssFactor:
+        g_opt.rss_factor = bench_cli::num_arg(cli, opt, optarg, 0, 1e6);
+        break;
+      case kRssSlack:
+        g_opt.rss_slack_mb = bench_cli::num_arg(cli, opt, optarg, 0, 1e9);
+        break;
+      case kSettle:
+        g_opt.settle = bench_cli::num_arg(cli, opt, optarg, 0, kMaxSeconds);
+        break;
+      case kQuiet:
+        g_opt.quiet = true;
+        break;
+      case kInject:
+        g_opt.inject = bench_cli::choice_arg(cli, opt, optarg, kInjections);
+        break;
+    }
   }
-  if (g_opt.threads < 1 || g_opt.threads > 256) usage("--threads must be 1..256");
-  if (g_opt.live < 1 || g_opt.live > 1'000'000) usage("--live must be 1..1000000");
-  if (g_opt.period <= 0) usage("--period must be > 0");
+  bench_cli::no_operands(cli, argc, argv);
 }
 
 }  // namespace
