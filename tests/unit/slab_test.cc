@@ -1,12 +1,12 @@
 // The SLAB clone (src/slab): every queue rule of the kernel's mm/slab.c that the clone follows
-// (linux-slab.md section 7), checked with exact numbers computed from the kernel's formulas:
-// tunables and geometry, refills and flushes in batches, alien caches, the reaper's rules and
-// the byte accounting of section 7.7. Typed tests then run the same cache-API cases on SLUB and
-// on SLAB.
+// (docs/SLAB.md, "What is cloned" and "Queue formulas"), checked with exact numbers computed
+// from the kernel's formulas: tunables and geometry, refills and flushes in batches, alien
+// caches, the reaper's rules and the byte accounting (docs/SLAB.md, "Accounting"). Typed tests then
+// run the same cache-API cases on SLUB and on SLAB.
 //
 // CTest runs this binary on 1 virtual node (cpus=8) and on 4 (cpus=16); tests that need remote
-// nodes skip themselves on one. SLUB_FLUSHER=0 keeps the reaper thread off: the tests call
-// slab::reap_cpu themselves, so every reap happens at a known point.
+// nodes skip themselves on one. SLUB_FLUSHER=0 keeps the service thread's reaper passes off: the
+// tests call slab::reap_cpu themselves, so every reap happens at a known point.
 //
 // Every cache operation whose queue state is checked runs on a thread bound to a virtual CPU
 // (on_vcpu), never on the unbound main thread, whose real CPU id could be any vCPU's.
