@@ -6,7 +6,8 @@
 #  - with SLUB_DEBUG_LOG=FILE the table goes to FILE, and nothing to stderr;
 #  - a program that puts a file of its own onto descriptor 2 (dup2) gets the table in that file:
 #    reports follow descriptor 2 while it is open;
-#  - the kept copy is closed on exec: an exec'ed program does not inherit it.
+#  - the kept copy is closed on exec: an exec'ed program does not inherit it;
+#  - it is used only while it is the same file: not after the program reused its number.
 # usage: report_output.sh PATH/TO/libslub.so
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need sort
@@ -70,4 +71,29 @@ PY
   cmp -s fds.plain.txt fds.txt ||
     fail "an exec'ed program inherited descriptors from the preloaded one (the kept stderr is not close-on-exec?): $(tr '\n' ' ' <fds.txt), without the preload: $(tr '\n' ' ' <fds.plain.txt)"
   echo "ok: the kept copy of stderr is not inherited across exec ($(tr '\n' ' ' <fds.txt))"
+
+  # 5. The kept copy is used only while it is the same file: a program that closed its stderr
+  #    and put another file on the kept copy's number gets no report in that file.
+  cat >reuse.py <<'PY'
+import os, sys
+def target(n):
+    try:
+        return os.readlink("/proc/self/fd/%s" % n)
+    except OSError:  # listdir's own descriptor, closed by now
+        return None
+err = target(2)
+kept = [int(n) for n in os.listdir("/proc/self/fd") if int(n) > 2 and target(n) == err]
+assert kept, "no copy of stderr among the descriptors"
+fd = os.open("other.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # before: not on 2
+os.close(2)
+if sys.argv[1] == "reuse":
+    os.dup2(fd, max(kept))
+PY
+  SLUB_REPORT=1 LD_PRELOAD="$PRELOAD" "$PY" reuse.py close >/dev/null 2>closed.err ||
+    fail "$PY reuse.py close exited with $?"
+  has_table closed.err || fail "python3 closed its stderr: the table did not reach the kept copy"
+  SLUB_REPORT=1 LD_PRELOAD="$PRELOAD" "$PY" reuse.py reuse >/dev/null 2>reused.err ||
+    fail "$PY reuse.py reuse exited with $?"
+  ! has_table other.txt || fail "the table went into a file the program put on the kept copy's number"
+  echo "ok: a closed stderr gets the table through the kept copy, a reused number does not"
 fi
