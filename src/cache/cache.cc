@@ -41,6 +41,7 @@ void init_slow() {
     return;
   }
   g_init_state.store(1, std::memory_order_relaxed);
+  os::keep_stderr();  // reports reach the stderr the program started with, even once it is closed
   service_reset_clock();
   CpuId::set_stop_hook(close_all_sheaves);
   CpuId::init();
@@ -232,22 +233,6 @@ int cache_destroy(KmemCache* s) {
 // Reports and statistics.
 
 namespace {
-// One line of alloc_calls / free_calls: a call site and what its objects have in common.
-struct CallSite {
-  const void* addr;
-  long count;
-  uint64_t min_age, max_age, sum_age;
-  int min_tid, max_tid;
-  uint64_t cpus;  // CPUs 0..63 seen (a summary, as the kernel's cpus= list)
-};
-struct CallSites {
-  static constexpr int kMax = 256;
-  CallSite site[kMax];
-  int n = 0;
-  long dropped = 0;  // objects of further call sites
-  uint64_t now = 0;
-};
-
 // Adds an object's track to its call site's line.
 void add_site(const Track* t, void* arg) {
   auto* sites = static_cast<CallSites*>(arg);
@@ -271,56 +256,83 @@ void add_site(const Track* t, void* arg) {
   if (t->tid > c.max_tid) c.max_tid = t->tid;
   if (t->cpu >= 0 && t->cpu < 64) c.cpus |= uint64_t{1} << t->cpu;
 }
-}  // namespace
 
-int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
+bool write_line_fd(const char* line, size_t len, void* arg) {
+  return os::write_all(*static_cast<int*>(arg), line, len);
+}
+
+bool write_line_report(const char* line, size_t len, void*) {
+  return os::write_report(line, len);
+}
+
+// cache_print_calls and cache_report_calls: collect under the locks, then write without them.
+int calls_to(KmemCache* s, bool free_calls, LineSink sink, void* arg) {
   if (s->track_off == 0) return -1;
   CallSites sites;
-  sites.now = os::now_ns();
   {
     get_cpu_area(CpuId::current());  // counters of the flushes below
     ReentryGuard guard;
     LockGuard g(g_slab_mutex);
-    if (s->q == nullptr) slub_for_each_track(s, free_calls, add_site, &sites);
+    cache_collect_calls_locked(s, free_calls, &sites);
   }
+  cache_emit_calls(&sites, sink, arg);
+  return sites.n;
+}
+}  // namespace
+
+bool cache_collect_calls_locked(KmemCache* s, bool free_calls, CallSites* sites) {
+  if (s->track_off == 0) return false;
+  sites->n = 0;
+  sites->dropped = 0;
+  sites->now = os::now_ns();
+  if (s->q == nullptr) slub_for_each_track(s, free_calls, add_site, sites);
+  return true;
+}
+
+void cache_emit_calls(CallSites* sites, LineSink sink, void* arg) {
   // Most frequent first (insertion sort: a few hundred entries at most).
-  for (int i = 1; i < sites.n; ++i)
-    for (int j = i; j > 0 && sites.site[j].count > sites.site[j - 1].count; --j) {
-      CallSite tmp = sites.site[j];
-      sites.site[j] = sites.site[j - 1];
-      sites.site[j - 1] = tmp;
+  for (int i = 1; i < sites->n; ++i)
+    for (int j = i; j > 0 && sites->site[j].count > sites->site[j - 1].count; --j) {
+      CallSite tmp = sites->site[j];
+      sites->site[j] = sites->site[j - 1];
+      sites->site[j - 1] = tmp;
     }
-  for (int i = 0; i < sites.n; ++i) {
+  for (int i = 0; i < sites->n; ++i) {
+    const CallSite& c = sites->site[i];
     char sym[256], line[512];
-    symbolize(sites.site[i].addr, sym, sizeof sym);
+    symbolize(c.addr, sym, sizeof sym);
     char cpus[128];  // the kernel's cpu list: "0-3,7"
     size_t used = 0;
     cpus[0] = '\0';
-    for (int c = 0; c < 64 && used < sizeof cpus - 16; ++c) {
-      if (!((sites.site[i].cpus >> c) & 1)) continue;
-      int e = c;
-      while (e + 1 < 64 && ((sites.site[i].cpus >> (e + 1)) & 1)) ++e;
-      used += snprintf(cpus + used, sizeof cpus - used, used ? ",%d" : "%d", c);
-      if (e > c) used += snprintf(cpus + used, sizeof cpus - used, "-%d", e);
-      c = e;
+    for (int k = 0; k < 64 && used < sizeof cpus - 16; ++k) {
+      if (!((c.cpus >> k) & 1)) continue;
+      int e = k;
+      while (e + 1 < 64 && ((c.cpus >> (e + 1)) & 1)) ++e;
+      used += snprintf(cpus + used, sizeof cpus - used, used ? ",%d" : "%d", k);
+      if (e > k) used += snprintf(cpus + used, sizeof cpus - used, "-%d", e);
+      k = e;
     }
-    int n =
-        snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=%s\n",
-                 sites.site[i].count, sym, static_cast<unsigned long long>(sites.site[i].min_age),
-                 static_cast<unsigned long long>(sites.site[i].sum_age / sites.site[i].count),
-                 static_cast<unsigned long long>(sites.site[i].max_age), sites.site[i].min_tid,
-                 sites.site[i].max_tid, cpus);
-    if (n > 0 &&
-        !os::write_all(fd, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1))
-      break;
+    int n = snprintf(line, sizeof line, "%7ld %s age=%llu/%llu/%llu tid=%d-%d cpus=%s\n", c.count,
+                     sym, static_cast<unsigned long long>(c.min_age),
+                     static_cast<unsigned long long>(c.sum_age / c.count),
+                     static_cast<unsigned long long>(c.max_age), c.min_tid, c.max_tid, cpus);
+    if (n > 0 && !sink(line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1, arg))
+      return;
   }
-  if (sites.dropped != 0) {
+  if (sites->dropped != 0) {
     char line[96];
     int n = snprintf(line, sizeof line, "%7ld objects from further call sites not shown\n",
-                     sites.dropped);
-    if (n > 0 && !os::write_all(fd, line, static_cast<size_t>(n))) return sites.n;
+                     sites->dropped);
+    if (n > 0) sink(line, static_cast<size_t>(n), arg);
   }
-  return sites.n;
+}
+
+int cache_print_calls(KmemCache* s, bool free_calls, int fd) {
+  return calls_to(s, free_calls, write_line_fd, &fd);
+}
+
+int cache_report_calls(KmemCache* s, bool free_calls) {
+  return calls_to(s, free_calls, write_line_report, nullptr);
 }
 
 void cache_get_info(const KmemCache* s, kmem_cache_info* info) {

@@ -64,9 +64,34 @@ int cache_validate(KmemCache* s);
 // The same two with g_slab_mutex already held (the service thread's commands).
 int cache_validate_locked(KmemCache* s);
 int cache_shrink_locked(KmemCache* s);
-// Writes the kernel's alloc_calls (or free_calls) summary of `s` to fd (needs U): the number
-// of call sites, or -1 without U.
+// alloc_calls and free_calls (needs U): the kernel's summary of the live (or free) objects of
+// a cache by the call site of their last alloc (or free), one line per site, most frequent first:
+//   "<count> <sym+0xoff/0xsize [module]> age=<min>/<avg>/<max> tid=<min>-<max> cpus=<list>"
+// (ages in ms; the kernel's pid= is the thread id range here).
+struct CallSite {
+  const void* addr;
+  long count;
+  uint64_t min_age, max_age, sum_age;
+  int min_tid, max_tid;
+  uint64_t cpus;  // CPUs 0..63 seen (a summary, as the kernel's cpus= list)
+};
+struct CallSites {
+  static constexpr int kMax = 256;
+  CallSite site[kMax];
+  int n = 0;
+  long dropped = 0;  // objects of further call sites
+  uint64_t now = 0;
+};
+// One line of a report (with its newline); false stops the report (the output is gone or full).
+using LineSink = bool (*)(const char* line, size_t len, void* arg);
+// Gathers the call sites of `s` with g_slab_mutex held (flushes its CPU slabs); false without U.
+bool cache_collect_calls_locked(KmemCache* s, bool free_calls, CallSites* sites);
+// Sorts the sites and writes their lines to sink; names the call sites, so call it without locks.
+void cache_emit_calls(CallSites* sites, LineSink sink, void* arg);
+// The summary of `s` to fd, or to the report output (pal/os.h write_report): the number of
+// call sites, or -1 without U.
 int cache_print_calls(KmemCache* s, bool free_calls, int fd);
+int cache_report_calls(KmemCache* s, bool free_calls);
 void cache_get_info(const KmemCache* s, kmem_cache_info* info);
 // What the queues and per-CPU structures hold (SLUB or the SLAB clone).
 void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);

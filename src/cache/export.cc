@@ -1,7 +1,8 @@
 // cache/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
 // service thread: created when the process is a second old, a snapshot of every cache once a
-// second and on request, commands (refresh, validate, shrink) from tools/slabinfo, removed at
-// exit. Nothing here runs on an allocation path: the fast paths only bump their CPU's counters.
+// second and on request, commands (refresh, validate, shrink, alloc_calls and free_calls) from
+// tools/slabinfo, removed at exit. Nothing here runs on an allocation path: the fast paths only
+// bump their CPU's counters.
 //
 // The area can never fault the program: its file is created new (O_EXCL, no links followed),
 // every page of it that is written has been given real pages first (fallocate), and when any
@@ -40,6 +41,7 @@ constinit size_t g_map_bytes = 0;   // mapped (the file may be shorter: only bac
 constinit size_t g_map_caches = 0;  // cache records the mapping can hold
 constinit size_t g_backed_caches = 0;  // cache records the file has real pages for
 constinit bool g_tried = false;        // export_start ran (made an area or gave up)
+constinit bool g_reply_backed = false;  // the reply region has real pages
 
 constexpr size_t kHeaderBytes = offsetof(slub_shm, caches);
 constexpr size_t kGrowCaches = 16;  // the file grows by this many records (15.5 KiB) at a time
@@ -167,6 +169,64 @@ int for_caches_named(const char* arg, F fn) {
   return matched == 0 ? -1 : total;
 }
 
+// The reply region of text answers, given real pages on first use; nullptr when the mapping
+// does not reach it (a tight RLIMIT_AS) or the file system has no room.
+char* reply_region(slub_shm* shm) {
+  constexpr size_t kOff = offsetof(slub_shm, reply);
+  if (kOff + SLUB_SHM_REPLY_BYTES > g_map_bytes) return nullptr;
+  if (!g_reply_backed) g_reply_backed = os::back_shm(g_shm_fd, kOff, SLUB_SHM_REPLY_BYTES);
+  return g_reply_backed ? shm->reply : nullptr;
+}
+
+// Lines appended to the reply; the last bytes are kept for the line that says it was cut.
+struct Reply {
+  static constexpr size_t kNote = 96;
+  char* buf;
+  size_t used = 0;
+  bool cut = false;
+};
+
+bool reply_line(const char* line, size_t len, void* arg) {
+  auto* r = static_cast<Reply*>(arg);
+  if (r->used + len > SLUB_SHM_REPLY_BYTES - Reply::kNote) {
+    r->cut = true;
+    return false;
+  }
+  memcpy(r->buf + r->used, line, len);
+  r->used += len;
+  return true;
+}
+
+// alloc_calls / free_calls of the cache named `arg` (a name or alias) into the reply: its
+// length, or a slub_shm_calls_error. The sites are gathered under slab_mutex and named after it
+// is released (naming takes the loader's lock). One service thread: one static buffer.
+int serve_calls(slub_shm* shm, const char* arg, bool free_calls) {
+  static constinit CallSites sites{};
+  {
+    LockGuard g(g_slab_mutex);
+    KmemCache* found = nullptr;
+    for (ListHead* h = g_cache_list.next; h != &g_cache_list && found == nullptr; h = h->next) {
+      KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+      bool match = strcmp(arg, s->name) == 0;
+      for (int i = 0; !match && i < s->nr_aliases; ++i)
+        match = strcmp(arg, s->aliases[i].name) == 0;
+      if (match) found = s;
+    }
+    if (found == nullptr) return SLUB_CALLS_NO_CACHE;
+    if (!cache_collect_calls_locked(found, free_calls, &sites)) return SLUB_CALLS_NOT_TRACKED;
+  }
+  char* buf = reply_region(shm);
+  if (buf == nullptr) return SLUB_CALLS_NO_ROOM;
+  Reply r{buf};
+  cache_emit_calls(&sites, reply_line, &r);
+  if (r.cut) {
+    const int n = snprintf(buf + r.used, Reply::kNote, "(cut: the reply holds %u KiB)\n",
+                           static_cast<unsigned>(SLUB_SHM_REPLY_BYTES >> 10));
+    if (n > 0) r.used += static_cast<size_t>(n);
+  }
+  return static_cast<int>(r.used);
+}
+
 }  // namespace
 
 void export_start() {
@@ -186,6 +246,7 @@ void export_start() {
   g_map_caches = (g_map_bytes - kHeaderBytes) / sizeof(slub_shm_cache);
   g_shm_fd = fd;
   g_backed_caches = 0;
+  g_reply_backed = false;
   auto* shm = static_cast<slub_shm*>(os::map_shared(fd, g_map_bytes, true));
   const int err = errno;
   if (shm == nullptr || !os::back_shm(fd, 0, kHeaderBytes) || back_records(kGrowCaches) == 0) {
@@ -257,12 +318,17 @@ void export_serve() {
   memcpy(arg, shm->hdr.cmd_arg, sizeof arg);
   arg[sizeof arg - 1] = '\0';
   int result = 0;
-  switch (__atomic_load_n(&shm->hdr.cmd, __ATOMIC_ACQUIRE)) {
+  const uint32_t cmd = __atomic_load_n(&shm->hdr.cmd, __ATOMIC_ACQUIRE);
+  switch (cmd) {
     case SLUB_CMD_VALIDATE:
       result = for_caches_named(arg, [](KmemCache* s) { return cache_validate_locked(s); });
       break;
     case SLUB_CMD_SHRINK:
       result = for_caches_named(arg, [](KmemCache* s) { return cache_shrink_locked(s); });
+      break;
+    case SLUB_CMD_ALLOC_CALLS:
+    case SLUB_CMD_FREE_CALLS:
+      result = serve_calls(shm, arg, cmd == SLUB_CMD_FREE_CALLS);
       break;
     default:  // SLUB_CMD_REFRESH and unknown commands: a fresh snapshot
       break;
@@ -288,6 +354,7 @@ void export_forget() {
   os::close_fd(g_shm_fd);
   g_shm_fd = -1;
   g_tried = false;
+  g_reply_backed = false;
 }
 
 // At exit (including exit() from a signal handler of the program): the area goes away.

@@ -26,7 +26,6 @@ constinit int g_spec_pid = 0;  // the process that read it: only it checks the n
 // name of a cache created in this run.
 constexpr unsigned kTrackedNames = 64;
 constinit std::atomic<uint64_t> g_names_matched{0};
-constinit int g_fd = 2;
 constinit bool g_abort = false;
 constinit SpinLock<LockClass::kReport> g_report_lock;
 
@@ -292,8 +291,8 @@ void vdebug_print(const char* fmt, va_list ap) {
   char buf[1024];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n <= 0) return;
-  os::write_all(g_fd, buf,
-                static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
+  os::write_report(buf,
+                   static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
 }
 
 void slab_bug(const KmemCache* s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -645,7 +644,7 @@ void report_unlock() {
   if (--t_report_depth == 0) g_report_lock.unlock();
 }
 int debug_fd() {
-  return g_fd;
+  return os::report_fd();
 }
 long debug_errors() {
   return g_errors.load(std::memory_order_relaxed);
@@ -679,7 +678,7 @@ void debug_init() {
   if (const char* log = options::str(options::kOptDebugLog); log != nullptr && *log != '\0') {
     const int fd = os::open_append(log);
     if (fd >= 0) {
-      g_fd = fd;
+      os::set_report_log(fd);  // every report from now on: these and the exit tables
     } else {
       char why[128];
       snprintf(why, sizeof why, "cannot open it: %s", strerrordesc_np(-fd));

@@ -7,9 +7,9 @@
 //   T trace every alloc and free
 // A debug cache never has a CPU freelist (so it never takes the lockless fast path) and does
 // each alloc and free under its node's list_lock; every function here that touches a slab is
-// called with that lock held. Reports go to stderr or SLUB_DEBUG_LOG, in the kernel's format,
-// without calling malloc; after a report the allocator repairs what it can and carries on,
-// or aborts with SLUB_DEBUG_ABORT=1.
+// called with that lock held. Reports go to SLUB_DEBUG_LOG or stderr (pal/os.h write_report),
+// in the kernel's format, without calling malloc; after a report the allocator repairs what it
+// can and carries on, or aborts with SLUB_DEBUG_ABORT=1.
 #pragma once
 
 #include <cstddef>
@@ -76,7 +76,8 @@ void print_stack(uint32_t handle);
 // Describes `addr` as "sym+0xoff/0xsize [module]" into buf.
 void symbolize(const void* addr, char* buf, size_t len);
 
-// Output of reports (stderr or SLUB_DEBUG_LOG); serialised by a report lock.
+// Output of reports (pal/os.h write_report: SLUB_DEBUG_LOG's file, else stderr, else the copy
+// of stderr kept at start-up); serialised by a report lock.
 void debug_print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_lock();
 void report_unlock();
@@ -84,7 +85,7 @@ void report_unlock();
 // (a report of a bad pointer is made under no other lock) and released on both sides.
 void debug_fork_lock();
 void debug_fork_unlock();
-int debug_fd();
+int debug_fd();       // the descriptor reports are written to first (os::report_fd)
 long debug_errors();  // BUG reports so far
 
 }  // namespace slub

@@ -548,7 +548,8 @@ SLUB_EXPORT int slub_options_print(int fd, int markdown) {
   return options::print_table(fd, markdown != 0);
 }
 
-// The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on stderr.
+// The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on the report
+// output (pal/os.h: SLUB_DEBUG_LOG, else stderr, else the copy of stderr kept at start-up).
 SLUB_EXPORT void slub_print_report(void) {
   ensure_init();
   os::print(
@@ -595,6 +596,6 @@ SLUB_EXPORT void slub_print_alloc_calls(void) {
     cache_get_info(tracked[i], &info);
     if (info.active_objs == 0) continue;
     os::print("# alloc_calls of %s (objects still allocated):\n", tracked[i]->name);
-    cache_print_calls(tracked[i], false, 2);
+    cache_report_calls(tracked[i], false);
   }
 }

@@ -25,7 +25,7 @@ constexpr Option kTable[] = {
     {kOptDebugAbort, "SLUB_DEBUG_ABORT", kBool, 0, 0, 1, nullptr, nullptr,
      "abort after the first debug report instead of repairing what it can and carrying on"},
     {kOptDebugLog, "SLUB_DEBUG_LOG", kString, 0, 0, 1023, "PATH", "stderr",
-     "file that the debug reports and traces are appended to"},
+     "file that every report (debug reports, traces, the SLUB_REPORT tables) is appended to"},
     {kOptDirtyMaxKb, "SLUB_DIRTY_MAX_KB", kInteger, 65536, -1, 1l << 30, nullptr, nullptr,
      "free resident KiB beyond which free pages go back to the OS at once, down to half of it "
      "(-1: the default)"},

@@ -147,12 +147,108 @@ bool write_all(int fd, const char* buf, size_t len) {
   return len == 0;
 }
 
+// ---- report output (os.h: where reports go) ----
+namespace {
+// Written at start-up (keep_stderr, set_report_log), read by every report: atomics only so that
+// a report of a thread started before start-up ended reads a whole value.
+constinit std::atomic<int> g_log_fd{-1};
+constinit std::atomic<int> g_kept_fd{-1};
+constinit dev_t g_kept_dev = 0;  // what the kept copy is (set before g_kept_fd is published)
+constinit ino_t g_kept_ino = 0;
+
+// A copy of fd at a high number, close-on-exec, or -1. 900 first (far above what programs
+// count on); lower when RLIMIT_NOFILE is smaller than that.
+int dup_high(int fd) {
+  const int saved = errno;
+  int copy = -1;
+  for (const int min : {900, 200, 30}) {
+    copy = fcntl(fd, F_DUPFD_CLOEXEC, min);
+    if (copy >= 0 || errno != EINVAL) break;  // EINVAL: min is at or above the limit
+  }
+  errno = saved;
+  return copy;
+}
+
+// write_all that tells why it stopped: 0 when everything was written, else the errno.
+int write_fd(int fd, const char* buf, size_t len) {
+  while (len > 0) {
+    const ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
+    buf += w;
+    len -= static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+// The kept copy while it is still the stderr it was made from, else -1.
+int kept_if_same() {
+  const int fd = g_kept_fd.load(std::memory_order_acquire);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != g_kept_dev || st.st_ino != g_kept_ino)
+    return -1;
+  return fd;
+}
+}  // namespace
+
+void keep_stderr() {
+  if (g_kept_fd.load(std::memory_order_relaxed) >= 0) return;
+  struct stat st;
+  const int saved = errno;
+  const bool open = fstat(2, &st) == 0;
+  errno = saved;
+  if (!open) return;  // started without a stderr: nothing to keep
+  const int copy = dup_high(2);
+  if (copy < 0) return;
+  g_kept_dev = st.st_dev;
+  g_kept_ino = st.st_ino;
+  g_kept_fd.store(copy, std::memory_order_release);
+}
+
+void set_report_log(int fd) {
+  if (fd >= 0) {
+    if (const int high = dup_high(fd); high >= 0) {
+      close(fd);
+      fd = high;
+    }
+  }
+  const int old = g_log_fd.exchange(fd, std::memory_order_acq_rel);
+  if (old >= 0 && old != fd) close(old);
+}
+
+int report_fd() {
+  const int log = g_log_fd.load(std::memory_order_acquire);
+  return log >= 0 ? log : 2;
+}
+
+int kept_stderr_fd() {
+  return g_kept_fd.load(std::memory_order_acquire);
+}
+
+bool write_report(const char* buf, size_t len) {
+  const int saved = errno;
+  bool ok;
+  if (const int log = g_log_fd.load(std::memory_order_acquire); log >= 0) {
+    ok = write_fd(log, buf, len) == 0;
+  } else {
+    const int err = write_fd(2, buf, len);
+    ok = err == 0;
+    if (err == EBADF) {  // the program closed its stderr: the copy kept at start-up
+      const int kept = kept_if_same();
+      ok = kept >= 0 && write_fd(kept, buf, len) == 0;
+    }
+  }
+  errno = saved;
+  return ok;
+}
+
 void vprint(const char* fmt, va_list ap) {
   char buf[512];
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   if (n < 0) return;
   size_t len = static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1;
-  write_all(2, buf, len);
+  write_report(buf, len);
 }
 
 void print(const char* fmt, ...) {

@@ -45,8 +45,24 @@ size_t reservation_size(size_t dflt, size_t min, size_t share);
 // memory (mbind(2) with MPOL_PREFERRED). False if the kernel refuses (no NUMA support).
 bool bind_node(void* p, size_t size, int node);
 
-// Writes a message to stderr with write(2); formats with vsnprintf into a stack buffer, which
-// does not allocate for the conversions we use (%s %d %u %zu %lx %p).
+// Where reports go: every message of the allocator (print, report, fatal, the debug reports,
+// the exit tables of SLUB_REPORT) is written by write_report, to
+//   1. SLUB_DEBUG_LOG's file, when one was opened (set_report_log), else
+//   2. descriptor 2, whatever the program has made of it (a log it dup2'ed onto 2 gets the
+//      reports), else, when 2 is closed (EBADF: coreutils close stderr at exit),
+//   3. the copy of the stderr the process started with, kept by keep_stderr() at start-up on a
+//      high close-on-exec descriptor (>= 900, so that a program's low descriptors stay as it
+//      expects; an exec closes it). It is used only while it is still the file it was: a
+//      program that closed it and reused the number does not get reports in its file.
+// A fork child inherits both descriptors.
+void keep_stderr();           // once, at start-up; again in a process does nothing
+void set_report_log(int fd);  // takes fd (moved to a high number); -1: none
+bool write_report(const char* buf, size_t len);  // false if no descriptor took it all
+int report_fd();       // the descriptor write_report tries first: the log's, else 2
+int kept_stderr_fd();  // the kept copy, or -1
+
+// Writes a message to the report output above; formats with vsnprintf into a stack buffer,
+// which does not allocate for the conversions we use (%s %d %u %zu %lx %p).
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void vprint(const char* fmt, va_list ap);
 // Writes all `len` bytes to `fd` (write(2), again after a short write); false on an error.

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -27,9 +29,21 @@ RunResult slabinfo(std::vector<std::string> args) {
   return run(args, kToolEnv, 20);
 }
 
-bool start_prog(Background& prog) {
-  if (!prog.start({SLABINFO_TEST_PROG}, {{"LD_PRELOAD", SLUB_SO}})) return false;
+bool start_prog(Background& prog, const std::string& slub_debug = "") {
+  std::map<std::string, std::string> env = {{"LD_PRELOAD", SLUB_SO}};
+  if (!slub_debug.empty()) env["SLUB_DEBUG"] = slub_debug;
+  if (!prog.start({SLABINFO_TEST_PROG}, env)) return false;
   return prog.wait_line("ready", 10);
+}
+
+// The count of the first line of an alloc_calls/free_calls text naming `func`, or -1.
+long calls_count(const std::string& text, const std::string& func) {
+  for (const auto& l : lines_of(text)) {
+    char name[256];
+    long count = 0;
+    if (std::sscanf(l.c_str(), " %ld %255[^+ ]", &count, name) == 2 && func == name) return count;
+  }
+  return -1;
 }
 
 const json* find_cache(const json& snap, const std::string& name) {
@@ -158,6 +172,131 @@ TEST(SlabinfoEndToEnd, RealProgram) {
   EXPECT_TRUE(wait_until([&] { return !file_exists(area(pid)); }, 2))
       << area(pid) << " is still there after the program exited";
   EXPECT_EQ(slabinfo({p}).rc, 1);
+}
+
+// The exit status the help promises: 0 ok, 1 no such process or area or no cache matched (or the
+// cache does not track calls), 2 usage error; and one line on stderr for each failure.
+TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  const pid_t pid = prog.pid();
+  const std::string p = std::to_string(pid);
+  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
+      << area(pid) << " did not appear within 5 s";
+
+  auto r = slabinfo({"--help"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("Exit status: 0 ok, 1 "), std::string::npos) << r.out;
+  r = slabinfo({p, "slabinfo_test_obj"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\nslabinfo_test_obj "), std::string::npos) << r.out;
+  r = slabinfo({p, "slabinfo_test_.*"});  // a regular expression that matches
+  EXPECT_EQ(r.rc, 0) << r.err;
+
+  // No cache of that name: one line, status 1, in every view.
+  const std::string none = "slabinfo: no cache matches 'nosuchcache' in process " + p + "\n";
+  for (const std::vector<std::string>& args : {std::vector<std::string>{p, "nosuchcache"},
+                                               {p, "--json", "nosuchcache"},
+                                               {p, "-T", "nosuchcache"},
+                                               {p, "-r", "nosuchcache"},
+                                               {p, "-v", "nosuchcache"},
+                                               {p, "--alloc-calls", "nosuchcache"}}) {
+    r = slabinfo(args);
+    EXPECT_EQ(r.rc, 1) << args[1] << ": " << r.out;
+    EXPECT_EQ(r.err, none) << args[1];
+    EXPECT_EQ(r.out, "") << args[1];
+  }
+  // alloc_calls of a cache that does not track its callers: one line, status 1.
+  r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_EQ(r.err,
+            "slabinfo: alloc_calls: cache 'slabinfo_test_obj' of process " + p +
+                " does not track its callers (run it with SLUB_DEBUG=U,slabinfo_test_obj)\n");
+
+  // Usage errors: status 2.
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--no-such-option"},
+                                               {p, "a", "b"},
+                                               {p, "--lines", "abc"},
+                                               {"abc"},
+                                               {"-r", "slabinfo_test_obj"},
+                                               {p, "-t"},
+                                               {p, "--alloc-calls"},
+                                               {p, "--alloc-calls", "slabinfo_test_obj", "-v"},
+                                               {p, "(unclosed"}}) {
+    r = slabinfo(args);
+    EXPECT_EQ(r.rc, 2) << args[0] << (args.size() > 1 ? " " + args[1] : "") << ": " << r.err;
+    EXPECT_NE(r.err.find("Try 'slabinfo --help'."), std::string::npos) << r.err;
+  }
+
+  ASSERT_NE(prog.stop(SIGTERM, 5), -1);
+  // No such process: status 1.
+  r = slabinfo({p});
+  EXPECT_EQ(r.rc, 1) << r.out;
+  r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
+  EXPECT_EQ(r.rc, 1) << r.out;
+}
+
+// --alloc-calls and --free-calls: the kernel's alloc_calls/free_calls of a running program's
+// cache (SLUB_DEBUG=U on it), asked through the statistics area and answered by the program's
+// service thread. test_prog allocates its 1000 live objects in slabinfo_test_make_objects and
+// frees 100 in slabinfo_test_churn.
+TEST(SlabinfoEndToEnd, AllocAndFreeCalls) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj")) << "test program did not print 'ready'";
+  const pid_t pid = prog.pid();
+  const std::string p = std::to_string(pid);
+  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
+      << area(pid) << " did not appear within 5 s";
+
+  auto r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  // Every live object was allocated there: "   1000 slabinfo_test_make_objects+0x../0x.. [..]
+  // age=../../.. tid=PID-PID cpus=.."
+  EXPECT_EQ(calls_count(r.out, "slabinfo_test_make_objects"), 1000) << r.out;
+  EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  EXPECT_NE(r.out.find(" age="), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" tid=" + p + "-" + p + " cpus="), std::string::npos) << r.out;
+
+  // Free objects by where they were freed (those of slabs that went back are gone with them).
+  r = slabinfo({p, "--free-calls=slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const long freed = calls_count(r.out, "slabinfo_test_churn");
+  EXPECT_GE(freed, 1) << r.out;
+  EXPECT_LE(freed, 100) << r.out;
+
+  // Both in JSON, as lines.
+  r = slabinfo(
+      {p, "--json", "--alloc-calls", "slabinfo_test_obj", "--free-calls", "slabinfo_test_obj"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["cache"], "slabinfo_test_obj");
+  ASSERT_EQ(j[0]["alloc_calls"].size(), 1u) << r.out;
+  EXPECT_EQ(calls_count(j[0]["alloc_calls"][0].get<std::string>(), "slabinfo_test_make_objects"),
+            1000);
+  ASSERT_GE(j[1]["free_calls"].size(), 1u) << r.out;
+
+  // -r -t: the report ends with both.
+  r = slabinfo({p, "-r", "slabinfo_test_obj", "-t"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const size_t a = r.out.find("\n# alloc_calls of slabinfo_test_obj\n");
+  const size_t f = r.out.find("\n# free_calls of slabinfo_test_obj\n");
+  ASSERT_NE(a, std::string::npos) << r.out;
+  ASSERT_NE(f, std::string::npos) << r.out;
+  EXPECT_EQ(calls_count(r.out.substr(a, f - a), "slabinfo_test_make_objects"), 1000) << r.out;
+
+  // A cache without U in the same program: one line, status 1.
+  r = slabinfo({p, "--alloc-calls", "kmalloc-3k"});
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.err.find("does not track its callers"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  // The program is unharmed: it still validates and exits normally.
+  r = slabinfo({p, "-v", "slabinfo_test_obj"});
+  EXPECT_EQ(r.out, "validate: slabinfo_test_obj: 0 errors\n") << r.err;
+  const int status = prog.stop(SIGTERM, 5);
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(SlabinfoEndToEnd, KilledProgramLeavesStaleArea) {

@@ -3,7 +3,10 @@
  * cache "slabinfo_test_obj" of 200-byte objects (plus an alias "slabinfo_test_alias" that
  * merges into it, with no objects), and 5000 live malloc(3000) blocks (kmalloc-3k); prints
  * "ready", then sleeps until SIGTERM (exit(0): the library removes its statistics area) or
- * for at most 60 s. */
+ * for at most 60 s. The objects are allocated by slabinfo_test_make_objects, and 100 more
+ * objects are allocated and freed by slabinfo_test_churn: run with SLUB_DEBUG=U,slabinfo_test_obj
+ * (the cache then tracks its callers and no longer merges the alias), slabinfo's alloc_calls
+ * and free_calls name those functions (linked with -rdynamic, so that dladdr finds them). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
@@ -15,6 +18,7 @@
 
 typedef void* (*create_fn)(const char*, size_t, size_t, unsigned long, void (*)(void*));
 typedef void* (*alloc_fn)(void*);
+typedef void (*free_fn)(void*, void*);
 
 static volatile sig_atomic_t terminated;
 static void on_term(int sig) {
@@ -25,10 +29,31 @@ static void on_term(int sig) {
 static void* objs[1000];
 static void* blocks[5000];
 
+int slabinfo_test_make_objects(void* cache, alloc_fn alloc);
+int slabinfo_test_churn(void* cache, alloc_fn alloc, free_fn release);
+
+__attribute__((noinline)) int slabinfo_test_make_objects(void* cache, alloc_fn alloc) {
+  for (int i = 0; i < 1000; i++) {
+    objs[i] = alloc(cache);
+    if (objs[i] == NULL) return -1;
+    memset(objs[i], 0xab, 200);
+  }
+  return 0;
+}
+
+__attribute__((noinline)) int slabinfo_test_churn(void* cache, alloc_fn alloc, free_fn release) {
+  void* tmp[100];
+  for (int i = 0; i < 100; i++)
+    if ((tmp[i] = alloc(cache)) == NULL) return -1;
+  for (int i = 0; i < 100; i++) release(cache, tmp[i]);
+  return 0;
+}
+
 int main(void) {
   create_fn create = (create_fn)dlsym(RTLD_DEFAULT, "kmem_cache_create");
   alloc_fn alloc = (alloc_fn)dlsym(RTLD_DEFAULT, "kmem_cache_alloc");
-  if (create == NULL || alloc == NULL) {
+  free_fn release = (free_fn)dlsym(RTLD_DEFAULT, "kmem_cache_free");
+  if (create == NULL || alloc == NULL || release == NULL) {
     fprintf(stderr, "test_prog: kmem_cache_create not found: run with LD_PRELOAD=libslub.so\n");
     return 77;
   }
@@ -43,11 +68,8 @@ int main(void) {
     perror("test_prog: kmem_cache_create");
     return 1;
   }
-  for (int i = 0; i < 1000; i++) {
-    objs[i] = alloc(cache);
-    if (objs[i] == NULL) return 1;
-    memset(objs[i], 0xab, 200);
-  }
+  if (slabinfo_test_make_objects(cache, alloc) != 0 || slabinfo_test_churn(cache, alloc, release))
+    return 1;
   for (int i = 0; i < 5000; i++) {
     blocks[i] = malloc(3000);
     if (blocks[i] == NULL) return 1;

@@ -286,6 +286,36 @@ bool Area::command(uint32_t cmd, const std::string& arg, double timeout_s, int32
   }
 }
 
+bool Area::reply(int32_t len, std::string& out, std::string& error) {
+  constexpr size_t kOff = offsetof(slub_shm, reply);
+  if (len < 0 || len > SLUB_SHM_REPLY_BYTES) {
+    error = "the program's reply has an impossible length (" + std::to_string(len) + ")";
+    return false;
+  }
+  const size_t need = kOff + static_cast<size_t>(len);
+  if (need > size_) {
+    struct stat st;
+    if (fstat(fd_, &st) != 0 || static_cast<size_t>(st.st_size) < need) {
+      error = "the program's reply is not in its area (the file is too short)";
+      return false;
+    }
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* m = mmap(nullptr, size, PROT_READ | (writable_ ? PROT_WRITE : 0), MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED) {
+      error = "mmap: " + errno_str(errno);
+      return false;
+    }
+    munmap(map_, size_);
+    map_ = m;
+    size_ = size;
+    max_caches_ = std::min<size_t>(SLUB_SHM_MAX_CACHES,
+                                   (size_ - offsetof(slub_shm, caches)) / sizeof(slub_shm_cache));
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);  // after done_seq (command)
+  out.assign(shm()->reply, static_cast<size_t>(len));
+  return true;
+}
+
 std::vector<AreaInfo> scan_areas() {
   std::vector<AreaInfo> out;
   const std::string dir = shm_dir();

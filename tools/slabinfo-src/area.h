@@ -65,6 +65,9 @@ class Area {
   // program did not answer in time (or has exited), with `error` set.
   bool command(uint32_t cmd, const std::string& arg, double timeout_s, int32_t& result,
                std::string& error);
+  // The text answer of the last command (alloc_calls, free_calls): `len` bytes of the reply
+  // region, mapped anew when the program grew the file past this mapping to give it pages.
+  bool reply(int32_t len, std::string& out, std::string& error);
 
  private:
   int fd_ = -1;

@@ -72,6 +72,9 @@ struct Options {
   long lines = -1;
   std::string report;  // -r CACHE
   bool has_report = false;
+  bool tracking = false;                // -t: with -r, alloc_calls and free_calls after the report
+  std::string alloc_calls, free_calls;  // --alloc-calls CACHE, --free-calls CACHE
+  bool has_alloc_calls = false, has_free_calls = false;
   double watch = 0;      // --watch N seconds; 0: once
   long iterations = -1;  // --iterations K
   pid_t pid = 0;
@@ -135,6 +138,16 @@ void usage() {
       "  -n, --numa             partial slabs per node\n"
       "  -r, --report=CACHE     full report of a cache (name, alias or regex): sizes, slabs,\n"
       "                         memory, flags, aliases, partial slabs per node, every counter\n"
+      "  -t, --tracking         with -r: the report ends with the cache's alloc_calls and\n"
+      "                         free_calls (below)\n"
+      "      --alloc-calls=CACHE  the live objects of a cache (name, alias or regex) by the\n"
+      "                         call site that allocated them, most first, as the kernel's\n"
+      "                         /sys/kernel/slab/CACHE/alloc_calls:\n"
+      "                         count, function+offset/size [module],\n"
+      "                         age=min/avg/max ms, tid=min-max (threads), cpus=list.\n"
+      "                         Needs the program to track that cache: SLUB_DEBUG=U,CACHE\n"
+      "                         (else one line says so, exit 1). A leak grows here.\n"
+      "      --free-calls=CACHE   the same for the free objects, by where they were freed\n"
       "  -T, --Totals           summary of all caches (the kernel tool's totals)\n"
       "      --proc             /proc/slabinfo (version 2.1) format, every cache\n"
       "      --json             the snapshot as JSON: header fields and every cache with all\n"
@@ -169,7 +182,7 @@ void usage() {
       "\n"
       "Environment: SLABINFO_SHM_DIR replaces /dev/shm (tests).\n"
       "Exit status: 0 ok, 1 no such process or statistics area (or it did not answer a\n"
-      "command, or no cache matched), 2 usage error.\n");
+      "command, or no cache matched, or the cache does not track calls), 2 usage error.\n");
 }
 
 // ---- helpers over a cache record -----------------------------------------------------------
@@ -830,7 +843,87 @@ int run_commands(Area& area) {
   return rc;
 }
 
-int display(const Snapshot& s, bool fresh) {
+// alloc_calls or free_calls of each cache `pattern` matches, asked of the program. With several
+// caches each one's lines follow a "# alloc_calls of NAME" line; "No data" when there is none
+// (as the kernel's file says).
+int show_calls(Area& area, const Snapshot& s, const std::string& pattern, bool free_calls,
+               ordered_json* json_out) {
+  const char* what = free_calls ? "free_calls" : "alloc_calls";
+  const auto caches = match_caches(s, pattern);
+  if (caches.empty()) {
+    warn("no cache matches '%s' in process %d", pattern.c_str(), opt.pid);
+    return kExitNoProcess;
+  }
+  for (const slub_shm_cache* c : caches) {
+    const std::string name = name_of(*c);
+    int32_t result = 0;
+    std::string err, text;
+    if (!area.command(free_calls ? SLUB_CMD_FREE_CALLS : SLUB_CMD_ALLOC_CALLS, name,
+                      kCommandTimeout, result, err)) {
+      warn("%s of %s: %s", what, name.c_str(), err.c_str());
+      return kExitNoProcess;
+    }
+    switch (result) {
+      case SLUB_CALLS_NO_CACHE:
+        warn("%s: cache '%s' is gone from process %d", what, name.c_str(), opt.pid);
+        return kExitNoProcess;
+      case SLUB_CALLS_NOT_TRACKED:
+        warn(
+            "%s: cache '%s' of process %d does not track its callers (run it with "
+            "SLUB_DEBUG=U,%s)",
+            what, name.c_str(), opt.pid, name.c_str());
+        return kExitNoProcess;
+      case SLUB_CALLS_NO_ROOM:
+        warn("%s of %s: process %d has no room for the answer in %s", what, name.c_str(), opt.pid,
+             area_path(opt.pid).c_str());
+        return kExitNoProcess;
+      default:
+        break;
+    }
+    if (result < 0 || !area.reply(result, text, err)) {
+      warn("%s of %s: %s", what, name.c_str(), result < 0 ? "bad answer" : err.c_str());
+      return kExitNoProcess;
+    }
+    if (json_out != nullptr) {
+      ordered_json lines = ordered_json::array();
+      std::string line;
+      for (char ch : text) {
+        if (ch != '\n') {
+          line += ch;
+          continue;
+        }
+        const size_t from = line.find_first_not_of(' ');
+        lines.push_back(from == std::string::npos ? "" : line.substr(from));
+        line.clear();
+      }
+      json_out->push_back({{"cache", name}, {what, lines}});
+      continue;
+    }
+    if (caches.size() > 1 || opt.tracking) std::printf("\n# %s of %s\n", what, name.c_str());
+    std::fputs(text.empty() ? "No data\n" : text.c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+int run_calls(Area& area) {
+  Snapshot s;
+  bool fresh;
+  if (!take_snapshot(area, s, fresh, true)) return kExitNoProcess;
+  ordered_json out = ordered_json::array();
+  ordered_json* j = opt.json ? &out : nullptr;
+  int rc = kExitOk;
+  if (opt.has_alloc_calls) rc = show_calls(area, s, opt.alloc_calls, false, j);
+  if (rc == kExitOk && opt.has_free_calls) rc = show_calls(area, s, opt.free_calls, true, j);
+  if (rc == kExitOk && opt.json) print_json(out);
+  return rc;
+}
+
+int display(Area& area, const Snapshot& s, bool fresh) {
+  // CACHE that names nothing: one line and status 1, whatever the view (the help says so).
+  if (opt.has_filter && match_caches(s, opt.filter).empty()) {
+    warn("no cache matches '%s' in process %d", opt.filter.c_str(), opt.pid);
+    return kExitNoProcess;
+  }
   if (opt.json) {
     show_json(s, fresh);
   } else if (opt.proc) {
@@ -845,7 +938,13 @@ int display(const Snapshot& s, bool fresh) {
       warn("no cache matches '%s' in process %d", opt.report.c_str(), opt.pid);
       return kExitNoProcess;
     }
-    for (const slub_shm_cache* c : caches) report(s, *c);
+    for (const slub_shm_cache* c : caches) {
+      report(s, *c);
+      if (!opt.tracking) continue;
+      for (const bool free_calls : {false, true})
+        if (const int rc = show_calls(area, s, name_of(*c), free_calls, nullptr); rc != kExitOk)
+          return rc;
+    }
   } else if (opt.numa) {
     show_numa(s);
   } else {
@@ -857,7 +956,8 @@ int display(const Snapshot& s, bool fresh) {
 int inspect() {
   Area area;
   std::string err;
-  if (!area.open(opt.pid, opt.refresh || opt.validate || opt.shrink, err)) {
+  const bool calls = opt.has_alloc_calls || opt.has_free_calls || opt.tracking;
+  if (!area.open(opt.pid, opt.refresh || opt.validate || opt.shrink || calls, err)) {
     warn("%s", err.c_str());
     return kExitNoProcess;
   }
@@ -878,12 +978,13 @@ int inspect() {
     }
   }
   if (opt.validate || opt.shrink) return run_commands(area);
+  if (opt.has_alloc_calls || opt.has_free_calls) return run_calls(area);
 
   if (opt.watch <= 0) {
     Snapshot s;
     bool fresh;
     if (!take_snapshot(area, s, fresh, false)) return kExitNoProcess;
-    return display(s, fresh);
+    return display(area, s, fresh);
   }
 
   struct sigaction sa {};
@@ -914,7 +1015,7 @@ int inspect() {
     std::printf("slabinfo: pid %d (%s), %u caches, every %gs, %s%s\n", opt.pid,
                 field_str(s.hdr.exe).c_str(), s.hdr.nr_caches, opt.watch, when,
                 fresh ? "" : (" (no answer; snapshot " + age_str(s.age_s) + " old)").c_str());
-    const int rc = display(s, fresh);
+    const int rc = display(area, s, fresh);
     std::fflush(stdout);
     if (rc != kExitOk) return rc;
   }
@@ -931,7 +1032,7 @@ long parse_long(const char* what, const char* s, long min) {
 }
 
 void parse_args(int argc, char** argv) {
-  enum { kProc = 1000, kJson, kWatch, kIterations, kNoRefresh };
+  enum { kProc = 1000, kJson, kWatch, kIterations, kNoRefresh, kAllocCalls, kFreeCalls };
   static const option longopts[] = {
       {"aliases", no_argument, nullptr, 'a'},
       {"activity", no_argument, nullptr, 'A'},
@@ -947,6 +1048,9 @@ void parse_args(int argc, char** argv) {
       {"partial", no_argument, nullptr, 'P'},
       {"report", required_argument, nullptr, 'r'},
       {"shrink", no_argument, nullptr, 's'},
+      {"tracking", no_argument, nullptr, 't'},
+      {"alloc-calls", required_argument, nullptr, kAllocCalls},
+      {"free-calls", required_argument, nullptr, kFreeCalls},
       {"Size", no_argument, nullptr, 'S'},
       {"Totals", no_argument, nullptr, 'T'},
       {"Unreclaim", no_argument, nullptr, 'U'},
@@ -963,7 +1067,7 @@ void parse_args(int argc, char** argv) {
   int sorts = 0;
   opterr = 0;
   for (;;) {
-    const int c = getopt_long(argc, argv, ":aABDehilLnN:Pr:sSTUvz1", longopts, nullptr);
+    const int c = getopt_long(argc, argv, ":aABDehilLnN:Pr:sStTUvz1", longopts, nullptr);
     if (c == -1) break;
     switch (c) {
       case 'a':
@@ -1010,6 +1114,17 @@ void parse_args(int argc, char** argv) {
         break;
       case 's':
         opt.shrink = true;
+        break;
+      case 't':
+        opt.tracking = true;
+        break;
+      case kAllocCalls:
+        opt.alloc_calls = optarg;
+        opt.has_alloc_calls = true;
+        break;
+      case kFreeCalls:
+        opt.free_calls = optarg;
+        opt.has_free_calls = true;
         break;
       case 'S':
         opt.sort = Sort::kSize;
@@ -1063,6 +1178,13 @@ void parse_args(int argc, char** argv) {
     usage_error("choose one of --proc, --json, -a, -T, -n, -D");
   if (opt.iterations > 0 && opt.watch <= 0) usage_error("--iterations needs --watch");
   const int rest = argc - optind;
+  if (opt.tracking && !opt.has_report) usage_error("-t (--tracking) goes with -r CACHE");
+  const bool calls = opt.has_alloc_calls || opt.has_free_calls;
+  if (calls && (opt.validate || opt.shrink || opt.watch > 0 || opt.has_report))
+    usage_error("--alloc-calls and --free-calls go alone (with --json at most)");
+  if (calls &&
+      (opt.proc || opt.aliases || opt.totals || opt.numa || opt.activity_display || rest == 2))
+    usage_error("--alloc-calls and --free-calls go alone (with --json at most)");
   if (rest > 2) usage_error("too many arguments");
   if (rest >= 1) {
     opt.pid = static_cast<pid_t>(parse_long("PID", argv[optind], 1));
@@ -1072,8 +1194,8 @@ void parse_args(int argc, char** argv) {
     opt.filter = argv[optind + 1];
     opt.has_filter = true;
   }
-  if (opt.pid == 0 &&
-      (opt.has_report || opt.validate || opt.shrink || opt.watch > 0 || opt.proc || opt.has_filter))
+  if (opt.pid == 0 && (opt.has_report || opt.validate || opt.shrink || opt.watch > 0 || opt.proc ||
+                       opt.has_filter || calls))
     usage_error("this option needs a PID (run slabinfo without arguments to list them)");
 }
 
