@@ -83,6 +83,7 @@ void cache_node_free(int node, NodeFree* out) {
 }
 
 int cache_shrink_all() {
+  ensure_init();
   get_cpu_area(CpuId::current());  // counters of the flushes and frees (as cache_shrink)
   int freed = 0;
   for_each_cache([&](KmemCache* s) { freed += cache_shrink_locked(s); });
