@@ -179,8 +179,9 @@ struct slub_mallinfo2 slub_mallinfo2(void);
  * cache) and gives free pages back to the OS, all but `pad` bytes of them. Returns 1 when some
  * memory went back to the OS, else 0. */
 int slub_malloc_trim(size_t pad);
-/* glibc's summary on stderr ("Arena 0:", "system bytes", "in use bytes", "Total (incl. mmap):",
- * "max mmap regions", "max mmap bytes"), then one line per cache with slabs. */
+/* glibc's summary ("Arena 0:", "system bytes", "in use bytes", "Total (incl. mmap):", "max mmap
+ * regions", "max mmap bytes"), then one line per cache with slabs; on stderr (or in
+ * SLUB_DEBUG_LOG's file, as every report). */
 void slub_malloc_stats(void);
 /* glibc's XML (<malloc version="1">, a <heap> per NUMA node, then the totals) on `fp`. `options`
  * must be 0 (else -1 with errno EINVAL, as glibc). Returns 0, or -1 if writing failed. */

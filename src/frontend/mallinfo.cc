@@ -3,8 +3,9 @@
 // names in override.cc). docs/MALLINFO.md maps every field. The numbers come from the cache
 // layer's sums (cache_totals, cache_node_free: under g_slab_mutex in a ReentryGuard) and the
 // page allocator's counters (its lock); they are formatted afterwards, with no lock held.
-// stderr gets them by write(2) (os::print); malloc_info's FILE gets them by fwrite from a fixed
-// buffer, outside every lock and guard of ours, since stdio may call malloc for its buffer.
+// stderr (or SLUB_DEBUG_LOG's file) gets them by write(2) (os::print); malloc_info's FILE gets
+// them by fwrite from a fixed buffer, outside every lock and guard of ours, since stdio may call
+// malloc for its buffer.
 #include <malloc.h>
 
 #include <cerrno>
