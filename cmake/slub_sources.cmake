@@ -4,4 +4,5 @@
 file(GLOB SLUB_CORE_SOURCES CONFIGURE_DEPENDS
   ${SLUB_SOURCE_ROOT}/src/pal/*.cc ${SLUB_SOURCE_ROOT}/src/mm/*.cc ${SLUB_SOURCE_ROOT}/src/core/*.cc
   ${SLUB_SOURCE_ROOT}/src/slab/*.cc ${SLUB_SOURCE_ROOT}/src/slub/*.cc
-  ${SLUB_SOURCE_ROOT}/src/cache/*.cc ${SLUB_SOURCE_ROOT}/src/frontend/api.cc)
+  ${SLUB_SOURCE_ROOT}/src/cache/*.cc ${SLUB_SOURCE_ROOT}/src/frontend/api.cc
+  ${SLUB_SOURCE_ROOT}/src/frontend/mallinfo.cc)

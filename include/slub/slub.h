@@ -2,12 +2,14 @@
  *
  * Caches of fixed-size objects in the manner of the Linux kernel's kmem_cache API, plus the
  * prefixed malloc family (slub_malloc, ...) that libslub.so also exports under the libc names.
- * Every function is thread-safe. None of them calls the C library's malloc.
+ * Every function is thread-safe. None of them calls the C library's malloc (slub_malloc_info's
+ * fwrite aside: stdio may allocate its FILE's buffer).
  */
 #ifndef SLUB_SLUB_H
 #define SLUB_SLUB_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,6 +153,44 @@ void* slub_pvalloc(size_t size);
 size_t slub_malloc_usable_size(const void* ptr);
 void slub_free_sized(void* ptr, size_t size);
 void slub_free_aligned_sized(void* ptr, size_t align, size_t size);
+
+/* glibc's malloc extensions with slub's numbers (docs/MALLINFO.md gives every field's meaning).
+ * libslub.so exports them under glibc's names too (mallinfo2, mallinfo, malloc_trim,
+ * malloc_stats, malloc_info, mallopt). The struct has the fields of glibc's struct mallinfo2,
+ * in its order. */
+struct slub_mallinfo2 {
+  size_t arena;    /* bytes of the page allocator's chunks that hold memory: all chunk bytes
+                      minus free pages not resident (never used, or given back) */
+  size_t ordblks;  /* free objects on the node lists + free resident page runs */
+  size_t smblks;   /* free objects parked in front of the slabs (sheaves, CPU slabs, CPU
+                      partials, barns; SLAB's arrays) */
+  size_t hblks;    /* huge blocks (their own mappings) */
+  size_t hblkhd;   /* their bytes */
+  size_t usmblks;  /* 0 (as glibc) */
+  size_t fsmblks;  /* bytes of the smblks objects (slot sizes) */
+  size_t uordblks; /* bytes the program holds: objects in use (slot sizes, parked ones left out)
+                      and large blocks' pages */
+  size_t fordblks; /* free bytes: fsmblks, the node lists' free objects, free resident pages */
+  size_t keepcost; /* what slub_malloc_trim gives back at least: free resident pages and the
+                      wholly free slabs on node lists */
+};
+struct slub_mallinfo2 slub_mallinfo2(void);
+/* Flushes every cache's per-CPU layers, releases its empty slabs (kmem_cache_shrink of every
+ * cache) and gives free pages back to the OS, all but `pad` bytes of them. Returns 1 when some
+ * memory went back to the OS, else 0. */
+int slub_malloc_trim(size_t pad);
+/* glibc's summary ("Arena 0:", "system bytes", "in use bytes", "Total (incl. mmap):", "max mmap
+ * regions", "max mmap bytes"), then one line per cache with slabs; on stderr (or in
+ * SLUB_DEBUG_LOG's file, as every report). */
+void slub_malloc_stats(void);
+/* glibc's XML (<malloc version="1">, a <heap> per NUMA node, then the totals) on `fp`. `options`
+ * must be 0 (else -1 with errno EINVAL, as glibc). Returns 0, or -1 if writing failed. */
+int slub_malloc_info(int options, FILE* fp);
+/* glibc's mallopt: M_TRIM_THRESHOLD (-1) sets the budget of free resident pages (as
+ * SLUB_DIRTY_MAX_KB), M_MMAP_THRESHOLD (-3) gives requests of at least `value` bytes above the
+ * largest kmalloc class (32 KiB) their own mapping (0 .. 1 MiB; larger requests always have
+ * one). Returns 1 when the option was applied, 0 for a bad value or any other option. */
+int slub_mallopt(int param, int value);
 
 /* Nonzero if the allocator owns `ptr` (the start of a live block or any byte of slab memory). */
 int slub_owns(const void* ptr);

@@ -98,6 +98,46 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);
 // Per-node counts.
 void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
 
+// ---------------------------------------------------------------------------------------------
+// Sums over every cache, for glibc's mallinfo2, malloc_stats and malloc_info (cache/totals.cc;
+// docs/MALLINFO.md maps them to glibc's fields). Gathered under g_slab_mutex inside a
+// ReentryGuard, as the other statistics, without calling malloc; the caller formats and writes
+// them afterwards, with no lock held. Bytes are slot bytes (s->size: what an object occupies).
+struct CacheTotals {
+  size_t caches;             // caches in the list
+  size_t in_use_objs;        // objects the program holds: in use, minus those parked below
+  size_t in_use_bytes;       //   their slot bytes
+  size_t parked_objs;        // free objects held per CPU and per node in front of the slabs:
+  size_t parked_bytes;       //   SLUB sheaves, CPU slabs, CPU partials, barns; SLAB arrays
+  size_t node_free_objs;     // free objects on the node lists (partial and free slabs)
+  size_t node_free_bytes;    //   their slot bytes
+  size_t slab_bytes;         // slabs of the caches (nr_slabs * slab size)
+  size_t empty_slab_bytes;   // wholly free slabs on node lists (what a shrink frees at once)
+  size_t active_user_bytes;  // objects counted active (parked ones too) * object size: the
+                             // "Used" of tools/slabinfo -T
+};
+void cache_totals(CacheTotals* t);
+
+// One line of a node's free objects: `count` objects of slot size `size` (caches of equal slot
+// sizes added together).
+struct FreeBucket {
+  size_t size, count;
+};
+struct NodeFree {
+  static constexpr int kMax = 128;
+  FreeBucket bucket[kMax];  // ascending sizes
+  int n;
+  size_t other_count, other_bytes, other_min, other_max;  // sizes beyond the kMax first ones
+  size_t objs, bytes;                                     // all of them
+};
+// The free objects on node `node`'s lists, by slot size (the SLAB clone: those of partial
+// slabs; its wholly free slabs are counted in CacheTotals only).
+void cache_node_free(int node, NodeFree* out);
+
+// Flushes the per-CPU layers of every cache and releases every empty slab (kmem_cache_shrink
+// on each cache). Returns the slabs released.
+int cache_shrink_all();
+
 // The service thread (cache/service.cc): its body, and the start of the statistics area's
 // first second (a fork child's starts at the fork).
 void service_init();  // at start-up: its options, then core/service.h's configuration

@@ -78,7 +78,7 @@ void* large_malloc(size_t size, size_t align, int node) {
   unsigned order = get_order(size);
   if (align > kPageSize && get_order(align) > order) order = get_order(align);
   void* p;
-  if (order <= kMaxRunOrder) {
+  if (order <= kMaxRunOrder && size < __atomic_load_n(&g_mmap_threshold, __ATOMIC_RELAXED)) {
     ReentryGuard guard;
     if (guard.nested()) {
       p = emergency_alloc(size);

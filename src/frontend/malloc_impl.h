@@ -11,9 +11,16 @@
 #include "core/kmalloc.h"
 #include "cache/cache.h"
 
+struct mallinfo;
+// glibc's struct mallinfo (int fields, clamped) from slub_mallinfo2 (mallinfo.cc).
+struct mallinfo slub_mallinfo_int();
+
 namespace slub::fe {
 
 SLUB_SLOW_PATH void* large_malloc(size_t size, size_t align, int node = -1);
+// mallopt(M_MMAP_THRESHOLD): large requests of at least this many bytes get their own mapping
+// (mallinfo.cc; SIZE_MAX, the default: only those beyond the page allocator's largest run).
+extern size_t g_mmap_threshold;
 SLUB_SLOW_PATH void free_slow(void* p, PageDesc* d);
 void* do_realloc(void* p, size_t size);
 void* do_calloc(size_t nmemb, size_t size);

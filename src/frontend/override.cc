@@ -2,6 +2,8 @@
 // The fast paths are inlined here from malloc_impl.h, so malloc is one call deep.
 #include <malloc.h>
 
+#include <slub/slub.h>
+
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
 #include "pal/options.h"
@@ -53,9 +55,37 @@ SLUB_EXPORT void cfree(void* p) SLUB_NOTHROW {
   fe::do_free(p);
 }
 
-// Gives free pages back to the OS, as glibc's malloc_trim does for its heaps.
-SLUB_EXPORT int malloc_trim(size_t) SLUB_NOTHROW {
-  return PageAlloc::purge_dirty() != 0;
+// glibc's malloc extensions, answered by slub (frontend/mallinfo.cc; docs/MALLINFO.md).
+SLUB_EXPORT struct mallinfo2 mallinfo2() SLUB_NOTHROW {
+  const struct slub_mallinfo2 m = slub_mallinfo2();
+  struct mallinfo2 r = {};
+  r.arena = m.arena;
+  r.ordblks = m.ordblks;
+  r.smblks = m.smblks;
+  r.hblks = m.hblks;
+  r.hblkhd = m.hblkhd;
+  r.usmblks = m.usmblks;
+  r.fsmblks = m.fsmblks;
+  r.uordblks = m.uordblks;
+  r.fordblks = m.fordblks;
+  r.keepcost = m.keepcost;
+  return r;
+}
+SLUB_EXPORT struct mallinfo mallinfo() SLUB_NOTHROW {
+  return slub_mallinfo_int();
+}
+// Shrinks every cache and gives free pages back to the OS, as glibc's does for its heaps.
+SLUB_EXPORT int malloc_trim(size_t pad) SLUB_NOTHROW {
+  return slub_malloc_trim(pad);
+}
+SLUB_EXPORT void malloc_stats() SLUB_NOTHROW {
+  slub_malloc_stats();
+}
+SLUB_EXPORT int malloc_info(int options, FILE* fp) SLUB_NOTHROW {
+  return slub_malloc_info(options, fp);
+}
+SLUB_EXPORT int mallopt(int param, int value) SLUB_NOTHROW {
+  return slub_mallopt(param, value);
 }
 
 // glibc-internal names, called by parts of glibc and by programs that wrap malloc.

@@ -26,20 +26,45 @@ constinit uintptr_t g_region_end = 0;
 constinit PageAllocStats g_stats = {};
 // Dirty pages per node, so that a purge skips clean nodes without looking at their lists.
 constinit size_t g_node_dirty[kMaxNodes] = {};
-// dirty_pages is also read unlocked (PageAlloc::dirty_pages(), the flusher's start test).
+// Chunks and free pages per node (the statistics: malloc_info's heap per node).
+constinit size_t g_node_chunks[kMaxNodes] = {};
+constinit size_t g_node_free[kMaxNodes] = {};
+constinit size_t g_node_dirty_runs[kMaxNodes] = {};
+// dirty_pages is also read unlocked (PageAlloc::dirty_pages(), the flusher's start test). Each
+// call adds or removes one run.
 void add_dirty(size_t n, int node) {
   __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages + n, __ATOMIC_RELAXED);
   g_node_dirty[node] += n;
+  g_stats.dirty_runs++;
+  g_node_dirty_runs[node]++;
 }
 void sub_dirty(size_t n, int node) {
   __atomic_store_n(&g_stats.dirty_pages, g_stats.dirty_pages - n, __ATOMIC_RELAXED);
   g_node_dirty[node] -= n;
+  g_stats.dirty_runs--;
+  g_node_dirty_runs[node]--;
 }
-constinit size_t g_max_dirty_pages = 16384;  // 64 MiB; the flusher purges sooner
+void add_free_pages(size_t n, int node) {
+  g_stats.free_pages += n;
+  g_node_free[node] += n;
+}
+void sub_free_pages(size_t n, int node) {
+  g_stats.free_pages -= n;
+  g_node_free[node] -= n;
+}
+// 64 MiB; the flusher purges sooner. Read unlocked by free (mallopt may change it).
+constinit size_t g_max_dirty_pages = 16384;
 constinit bool g_lists_ready = false;
 // Huge blocks take no lock (a signal handler's nested malloc may use them).
 constinit std::atomic<size_t> g_huge_blocks{0};
 constinit std::atomic<size_t> g_huge_bytes{0};
+constinit std::atomic<size_t> g_max_huge_blocks{0};  // peaks (malloc_stats' max mmap)
+constinit std::atomic<size_t> g_max_huge_bytes{0};
+void raise_max(std::atomic<size_t>& max, size_t v) {
+  size_t m = max.load(std::memory_order_relaxed);
+  while (v > m && !max.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
+  }
+}
 constinit std::atomic<long> g_fail_count{0};
 constinit unsigned g_fail_min_order = 0;
 
@@ -84,7 +109,15 @@ void PageAlloc::init() {
   const long kb = options::number(options::kOptDirtyMaxKb);  // -1: the built-in 64 MiB
   LockGuard g(lock_);
   ensure_lists();
-  if (kb >= 0) g_max_dirty_pages = static_cast<size_t>(kb) * 1024 / kPageSize;
+  if (kb >= 0) set_max_dirty(static_cast<size_t>(kb) * 1024 / kPageSize);
+}
+
+void PageAlloc::set_max_dirty(size_t pages) {
+  __atomic_store_n(&g_max_dirty_pages, pages, __ATOMIC_RELAXED);
+}
+
+size_t PageAlloc::max_dirty() {
+  return __atomic_load_n(&g_max_dirty_pages, __ATOMIC_RELAXED);
 }
 
 // Carves a chunk from the current region (reserving a new region when needed), commits and
@@ -112,6 +145,7 @@ uintptr_t PageAlloc::new_chunk(int node) {
   PageClass::commit_chunk(chunk);  // its page entries (else its frees take the slow path)
   g_region_cur += kChunkSize;
   g_stats.chunks++;
+  g_node_chunks[node]++;
 
   PageDesc* d = chunk_descs(chunk);  // fresh mapping: all descriptors read as zero
   d[0].kind = PageKind::kMeta;
@@ -138,7 +172,7 @@ void PageAlloc::add_free(PageDesc* d, unsigned order, bool dirty, int node) {
     g_free[node][order].add_head(&d->list);
   else
     g_free[node][order].add_tail(&d->list);
-  g_stats.free_pages += size_t{1} << order;
+  add_free_pages(size_t{1} << order, node);
   if (dirty) add_dirty(size_t{1} << order, node);
 }
 
@@ -175,7 +209,7 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   PageDesc* d = list_entry<PageDesc, &PageDesc::list>(g_free[node][o].next);
   ListHead::del(&d->list);
   const bool dirty = d->dirty;
-  g_stats.free_pages -= size_t{1} << o;
+  sub_free_pages(size_t{1} << o, node);
   if (dirty) sub_dirty(size_t{1} << o, node);
   while (o > order) {  // split: keep the lower half, free the upper one
     --o;
@@ -187,6 +221,12 @@ PageDesc* PageAlloc::alloc(unsigned order, int node, PageKind kind) {
   d->dirty = dirty;
   d->on_node_partial = 0;
   mark_run(d, order, PageKind::kTail);
+  if (kind == PageKind::kLarge) {
+    g_stats.large_pages += size_t{1} << order;
+    g_stats.large_blocks++;
+  } else if (kind == PageKind::kSlab) {
+    g_stats.slab_pages += size_t{1} << order;
+  }
   return d;
 }
 
@@ -202,7 +242,7 @@ void PageAlloc::release_locked(PageDesc* d, unsigned order, bool dirty) {
     PageDesc* b = base + bi;
     if (b->kind != PageKind::kFreeHead || b->order != order) break;
     ListHead::del(&b->list);
-    g_stats.free_pages -= size_t{1} << order;
+    sub_free_pages(size_t{1} << order, node);
     if (b->dirty) {
       sub_dirty(size_t{1} << order, node);
       dirty = true;
@@ -219,13 +259,20 @@ void PageAlloc::release_locked(PageDesc* d, unsigned order, bool dirty) {
 void PageAlloc::free(PageDesc* d) {
   {
     LockGuard g(lock_);
+    if (d->kind == PageKind::kLarge) {
+      g_stats.large_pages -= size_t{1} << d->order;
+      g_stats.large_blocks--;
+    } else if (d->kind == PageKind::kSlab) {
+      g_stats.slab_pages -= size_t{1} << d->order;
+    }
     d->cache = nullptr;
     d->freelist = nullptr;
     d->counters = 0;
     release_locked(d, d->order, true);
   }
   // Over the budget: purge down to half of it, here (the flusher purges the rest later).
-  if (SLUB_UNLIKELY(dirty_pages() > g_max_dirty_pages)) purge(g_max_dirty_pages / 2, false);
+  const size_t budget = max_dirty();
+  if (SLUB_UNLIKELY(dirty_pages() > budget)) purge(budget / 2, false);
 }
 
 // Gives dirty free runs back to the OS until at most `keep` dirty pages are left, largest runs
@@ -269,7 +316,7 @@ size_t PageAlloc::purge(size_t keep, bool wait) {
             if (!f->dirty) break;
             ListHead::del(&f->list);
             f->kind = PageKind::kPurging;
-            g_stats.free_pages -= size_t{1} << o;
+            sub_free_pages(size_t{1} << o, m);
             sub_dirty(size_t{1} << o, m);
             dirty -= size_t{1} << o;
             batch[n++] = f;
@@ -291,8 +338,8 @@ size_t PageAlloc::purge(size_t keep, bool wait) {
   return purged;
 }
 
-size_t PageAlloc::purge_dirty() {
-  return purge(0, true);
+size_t PageAlloc::purge_dirty(size_t keep) {
+  return purge(keep, true);
 }
 
 void* PageAlloc::huge_alloc(size_t size, size_t align, size_t* usable) {
@@ -314,8 +361,10 @@ void* PageAlloc::huge_alloc(size_t size, size_t align, size_t* usable) {
     os::unmap(base, map_size);
     return nullptr;
   }
-  g_huge_blocks.fetch_add(1, std::memory_order_relaxed);
-  g_huge_bytes.fetch_add(map_size, std::memory_order_relaxed);
+  const size_t blocks = g_huge_blocks.fetch_add(1, std::memory_order_relaxed) + 1;
+  const size_t bytes = g_huge_bytes.fetch_add(map_size, std::memory_order_relaxed) + map_size;
+  raise_max(g_max_huge_blocks, blocks);
+  raise_max(g_max_huge_bytes, bytes);
   if (usable != nullptr) *usable = h->usable;
   return h->user;
 }
@@ -346,7 +395,15 @@ PageAllocStats PageAlloc::stats() {
   PageAllocStats s = g_stats;
   s.huge_blocks = g_huge_blocks.load(std::memory_order_relaxed);
   s.huge_bytes = g_huge_bytes.load(std::memory_order_relaxed);
+  s.max_huge_blocks = g_max_huge_blocks.load(std::memory_order_relaxed);
+  s.max_huge_bytes = g_max_huge_bytes.load(std::memory_order_relaxed);
   return s;
+}
+
+PageAllocNodeStats PageAlloc::node_stats(int node) {
+  if (node < 0 || node >= kMaxNodes) return {};
+  LockGuard g(lock_);
+  return {g_node_chunks[node], g_node_free[node], g_node_dirty[node], g_node_dirty_runs[node]};
 }
 
 }  // namespace slub

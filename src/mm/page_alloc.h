@@ -37,12 +37,28 @@ struct HugeHeader {
 };
 
 struct PageAllocStats {
-  size_t chunks;        // chunks carved from the reservation
-  size_t free_pages;    // pages in free runs
-  size_t dirty_pages;   // free pages not yet given back to the OS
-  size_t purged_pages;  // pages given back with madvise since start
-  size_t huge_blocks;   // live huge mappings
-  size_t huge_bytes;
+  size_t chunks;           // chunks carved from the reservation (never given back)
+  size_t free_pages;       // pages in free runs
+  size_t dirty_pages;      // free pages not yet given back to the OS
+  size_t dirty_runs;       // free runs holding those pages
+  size_t purged_pages;     // pages given back with madvise since start
+  size_t slab_pages;       // pages of runs handed out as slabs (kSlab)
+  size_t large_pages;      // pages of runs handed out as large malloc blocks (kLarge)
+  size_t large_blocks;     // those runs
+  size_t huge_blocks;      // live huge mappings
+  size_t huge_bytes;       // their bytes, headers included
+  size_t max_huge_blocks;  // the most huge mappings live at once since start
+  size_t max_huge_bytes;   // the most bytes of them
+};
+// Invariant (under the lock, no purge in progress): chunks * kPagesPerChunk ==
+//   chunks * (1 << kMetaOrder) + slab_pages + large_pages + free_pages.
+
+// One node's share of the counts above (the chunks carved for it, their free pages).
+struct PageAllocNodeStats {
+  size_t chunks;
+  size_t free_pages;
+  size_t dirty_pages;
+  size_t dirty_runs;
 };
 
 class PageAlloc {
@@ -54,8 +70,13 @@ class PageAlloc {
   // and `node` has no free run, the nearest node that has one.
   static PageDesc* alloc(unsigned order, int node, PageKind kind);
   static void free(PageDesc* d);
-  // Gives every free but resident page back to the OS. Returns pages purged.
-  static size_t purge_dirty();
+  // Gives free but resident pages back to the OS, all but `keep` of them (malloc_trim's pad).
+  // Returns pages purged.
+  static size_t purge_dirty(size_t keep = 0);
+  // The budget of free resident pages (SLUB_DIRTY_MAX_KB, mallopt(M_TRIM_THRESHOLD)): a free
+  // that leaves more than this purges down to half of it at once.
+  static void set_max_dirty(size_t pages);
+  static size_t max_dirty();
 
   static void* huge_alloc(size_t size, size_t align, size_t* usable);
   // The header of a huge block if `p` is its user pointer, else nullptr.
@@ -63,6 +84,8 @@ class PageAlloc {
   static void huge_free(HugeHeader* h);
 
   static PageAllocStats stats();
+  // Node `node`'s chunks and free pages (zeros for a node that has none).
+  static PageAllocNodeStats node_stats(int node);
   // Fault injection for tests: the next `count` requests (all while count < 0) of order >=
   // min_order fail as if the OS had refused memory; count 0 turns it off.
   static void inject_failures(unsigned min_order, long count);
