@@ -898,6 +898,14 @@ void print_stack(uint32_t handle) {
 namespace {
 constinit std::atomic<bool> g_unnamed_frame{false};  // symbolize could not name a frame
 constinit std::atomic<bool> g_hint_printed{false};
+
+// A library of the system's (libc's start-up frame has no name in Debian's stripped libc): its
+// frames stay unnamed without a hint, which could only say to install its debug package.
+bool system_object(const char* path) {
+  for (const char* dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"})
+    if (strncmp(path, dir, strlen(dir)) == 0) return true;
+  return false;
+}
 }  // namespace
 
 void print_names_hint() {
@@ -927,7 +935,8 @@ void symbolize(const void* addr, char* buf, size_t len, bool lines) {
     if (info.file != nullptr && n > 0 && static_cast<size_t>(n) < len)
       snprintf(buf + n, len - static_cast<size_t>(n), " %s:%u", info.file, info.line);
   } else {
-    g_unnamed_frame.store(true, std::memory_order_relaxed);
+    if (info.object == nullptr || !system_object(info.object))
+      g_unnamed_frame.store(true, std::memory_order_relaxed);
     snprintf(buf, len, "0x%lx [%s+0x%lx]", reinterpret_cast<unsigned long>(addr), module,
              static_cast<unsigned long>(static_cast<const char*>(addr) -
                                         static_cast<const char*>(info.object_base)));

@@ -75,7 +75,8 @@ const void* debug_caller(uint32_t* handle);
 void print_stack(uint32_t handle);
 // Describes `addr` as "sym+0xoff/0xsize [module]", followed by " file.c:line" when the object
 // has a line table and `lines` is set, or as "0xADDR [module+0xoff]" when the object names no
-// function there (stripped, or no such symbol): that sets the flag print_names_hint reads.
+// function there (stripped, or no such symbol): that sets the flag print_names_hint reads,
+// unless the object is a system library (under /lib or /usr/lib).
 void symbolize(const void* addr, char* buf, size_t len, bool lines = true);
 // After a report with a frame that symbolize could not name: once per process, a line that
 // says how to get names (build unstripped with -g, or `tools/slub decode`).
