@@ -435,6 +435,198 @@ void run_program(const LineHeader& h, const Strings& strs, uint64_t vaddr, uint6
   }
 }
 
+// ---- finding the unit of an address (.debug_aranges -> .debug_info -> DW_AT_stmt_list) -----
+// Without it every lookup runs every unit's line program; with it, one. Any doubt (no
+// aranges, a form we do not know) falls back to running them all.
+
+// The .debug_info offset of the compilation unit whose address ranges hold vaddr.
+bool unit_of_address(const Image& aranges, uint64_t vaddr, uint64_t* info_off) {
+  Cursor c{aranges.p, aranges.p + aranges.len};
+  while (c.ok && c.p < c.end) {
+    const unsigned char* start = c.p;
+    uint64_t len = c.fixed(4);
+    const bool off64 = len == 0xffffffffu;
+    if (off64)
+      len = c.fixed(8);
+    else if (len >= 0xfffffff0u)
+      return false;
+    if (!c.have(len)) return false;
+    Cursor u{c.p, c.p + len};
+    c.p += len;
+    if (u.fixed(2) != 2) continue;
+    const uint64_t off = u.fixed(off64 ? 8 : 4);
+    const unsigned addr_size = static_cast<unsigned>(u.fixed(1));
+    if (u.fixed(1) != 0 || addr_size != sizeof(void*) || !u.ok) continue;
+    const uint64_t tuple = 2 * addr_size;  // the tuples are aligned to their size
+    u.skip((tuple - static_cast<uint64_t>(u.p - start) % tuple) % tuple);
+    while (u.ok && u.p < u.end) {
+      const uint64_t a = u.fixed(addr_size), n = u.fixed(addr_size);
+      if (!u.ok || (a == 0 && n == 0)) break;
+      if (vaddr >= a && vaddr - a < n) {
+        *info_off = off;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+enum : unsigned { DW_AT_stmt_list = 0x10, DW_FORM_indirect = 0x16, DW_FORM_implicit_const = 0x21 };
+
+// Skips one attribute value of `form`; false for a form we do not know.
+bool skip_form(Cursor& c, uint64_t form, unsigned addr_size, unsigned off_size, unsigned version,
+               int depth = 0) {
+  switch (form) {
+    case 0x01:
+      c.skip(addr_size);
+      break;  // addr
+    case 0x03:
+      c.skip(c.fixed(2));
+      break;  // block2
+    case 0x04:
+      c.skip(c.fixed(4));
+      break;  // block4
+    case 0x05:
+    case 0x12:
+    case 0x26:
+    case 0x2a:
+      c.skip(2);
+      break;  // data2 ref2 strx2 addrx2
+    case 0x06:
+    case 0x13:
+    case 0x1c:
+    case 0x28:
+    case 0x2c:
+      c.skip(4);
+      break;  // 4-byte forms
+    case 0x07:
+    case 0x14:
+    case 0x20:
+    case 0x24:
+      c.skip(8);
+      break;  // data8 ref8 sig8 sup8
+    case 0x08:
+      c.cstr();
+      break;  // string
+    case 0x09:
+    case 0x18:
+      c.skip(c.uleb());
+      break;  // block exprloc
+    case 0x0a:
+      c.skip(c.fixed(1));
+      break;  // block1
+    case 0x0b:
+    case 0x0c:
+    case 0x11:
+    case 0x25:
+    case 0x29:
+      c.skip(1);
+      break;  // 1-byte forms
+    case 0x0d:
+      c.sleb();
+      break;  // sdata
+    case 0x0f:
+    case 0x15:
+    case 0x1a:
+    case 0x1b:
+    case 0x22:
+    case 0x23:  // uleb forms
+    case 0x1f01:
+    case 0x1f02:
+      c.uleb();
+      break;  // GNU addr/str index
+    case 0x0e:
+    case 0x17:
+    case 0x1d:
+    case 0x1f:
+    case 0x1f20:
+    case 0x1f21:  // offsets
+      c.skip(off_size);
+      break;
+    case 0x10:
+      c.skip(version <= 2 ? addr_size : off_size);
+      break;  // ref_addr
+    case 0x19:
+    case DW_FORM_implicit_const:
+      break;  // no data
+    case 0x1e:
+      c.skip(16);
+      break;  // data16
+    case 0x27:
+    case 0x2b:
+      c.skip(3);
+      break;  // strx3 addrx3
+    case DW_FORM_indirect:
+      return depth == 0 && skip_form(c, c.uleb(), addr_size, off_size, version, 1);
+    default:
+      return false;
+  }
+  return c.ok;
+}
+
+// The DW_AT_stmt_list (its line table's offset) of the unit at `off` in .debug_info.
+bool stmt_list_of(const Image& info, const Image& abbrev, uint64_t off, uint64_t* stmt) {
+  if (off >= info.len) return false;
+  Cursor c{info.p + off, info.p + info.len};
+  uint64_t len = c.fixed(4);
+  const bool off64 = len == 0xffffffffu;
+  if (off64)
+    len = c.fixed(8);
+  else if (len >= 0xfffffff0u)
+    return false;
+  if (!c.have(len)) return false;
+  Cursor u{c.p, c.p + len};
+  const unsigned off_size = off64 ? 8 : 4;
+  const unsigned version = static_cast<unsigned>(u.fixed(2));
+  unsigned addr_size = 0;
+  uint64_t abbrev_off = 0;
+  if (version >= 2 && version <= 4) {
+    abbrev_off = u.fixed(off_size);
+    addr_size = static_cast<unsigned>(u.fixed(1));
+  } else if (version == 5) {
+    const unsigned type = static_cast<unsigned>(u.fixed(1));
+    addr_size = static_cast<unsigned>(u.fixed(1));
+    abbrev_off = u.fixed(off_size);
+    if (type != 1 /* DW_UT_compile */ && type != 3 /* DW_UT_partial */) return false;
+  } else {
+    return false;
+  }
+  const uint64_t code = u.uleb();
+  if (!u.ok || code == 0 || abbrev_off >= abbrev.len) return false;
+  // The abbreviation of that code: code, tag, children, then (name, form) pairs up to (0, 0).
+  Cursor a{abbrev.p + abbrev_off, abbrev.p + abbrev.len};
+  while (a.ok) {
+    const uint64_t this_code = a.uleb();
+    if (this_code == 0) return false;
+    a.uleb();   // tag
+    a.skip(1);  // children
+    if (this_code == code) break;
+    for (;;) {  // another abbreviation's specs
+      const uint64_t name = a.uleb(), form = a.uleb();
+      if (!a.ok || (name == 0 && form == 0)) break;
+      if (form == DW_FORM_implicit_const) a.sleb();
+    }
+  }
+  for (int guard = 0; a.ok && u.ok && guard < 256; ++guard) {
+    const uint64_t name = a.uleb(), form = a.uleb();
+    if (!a.ok || (name == 0 && form == 0)) return false;
+    if (form == DW_FORM_implicit_const) a.sleb();
+    if (name == DW_AT_stmt_list) {
+      if (form == 0x17 /* sec_offset */)
+        *stmt = u.fixed(off_size);
+      else if (form == 0x06 /* data4 */)
+        *stmt = u.fixed(4);
+      else if (form == 0x07 /* data8 */)
+        *stmt = u.fixed(8);
+      else
+        return false;
+      return u.ok;
+    }
+    if (!skip_form(u, form, addr_size, off_size, version)) return false;
+  }
+  return false;
+}
+
 void find_line(const Image& im, uint64_t vaddr, uint64_t lo, ElfWhere* out) {
   Image lines;
   if (!named_section(im, ".debug_line", &lines)) return;
@@ -442,12 +634,24 @@ void find_line(const Image& im, uint64_t vaddr, uint64_t lo, ElfWhere* out) {
   named_section(im, ".debug_line_str", &strs.line_str);
   named_section(im, ".debug_str", &strs.str);
   LineMatch m;
-  Cursor c{lines.p, lines.p + lines.len};
-  while (c.ok && c.p < c.end) {
+  // The unit's own table first, when the aranges and the unit's first entry say where it is.
+  Image aranges, info, abbrev;
+  uint64_t unit = 0, stmt = 0;
+  if (named_section(im, ".debug_aranges", &aranges) && named_section(im, ".debug_info", &info) &&
+      named_section(im, ".debug_abbrev", &abbrev) && unit_of_address(aranges, vaddr, &unit) &&
+      stmt_list_of(info, abbrev, unit, &stmt) && stmt < lines.len) {
+    Cursor one{lines.p + stmt, lines.p + lines.len};
     LineHeader h;
-    const int r = read_header(c, &h);
-    if (r < 0) break;  // the units after a bad length cannot be found
-    if (r > 0) run_program(h, strs, vaddr, lo, &m);
+    if (read_header(one, &h) > 0) run_program(h, strs, vaddr, lo, &m);
+  }
+  if (!m.found) {  // else every unit, the closest row winning
+    Cursor c{lines.p, lines.p + lines.len};
+    while (c.ok && c.p < c.end) {
+      LineHeader h;
+      const int r = read_header(c, &h);
+      if (r < 0) break;  // the units after a bad length cannot be found
+      if (r > 0) run_program(h, strs, vaddr, lo, &m);
+    }
   }
   if (!m.found) return;
   out->line = m.line;

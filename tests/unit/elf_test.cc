@@ -171,14 +171,15 @@ TEST(Elf, RandomCorruptionNeverFaults) {
     size_t off, size;
   };
   std::vector<Range> targets = {{eh.e_shoff, size_t{eh.e_shnum} * sizeof(ElfW(Shdr))}};
-  for (const char* name : {".symtab", ".strtab", ".debug_line", ".debug_line_str"}) {
+  for (const char* name : {".symtab", ".strtab", ".debug_line", ".debug_line_str", ".debug_aranges",
+                           ".debug_info", ".debug_abbrev"}) {
     size_t off = 0, size = 0;
     if (section_range(img, name, &off, &size) && size > 0) targets.push_back({off, size});
   }
-  ASSERT_GE(targets.size(), 4u) << "the test program needs .symtab and .debug_line (-g)";
+  ASSERT_GE(targets.size(), 7u) << "the test program needs .symtab and DWARF (-g)";
   std::mt19937_64 rng(12345);
   int named = 0;
-  for (int round = 0; round < 400; ++round) {
+  for (int round = 0; round < 700; ++round) {
     auto copy = img;
     const Range& r = targets[round % targets.size()];
     const int flips = 1 + static_cast<int>(rng() % 16);
