@@ -676,7 +676,7 @@ bool map_file(const char* path, const unsigned char** image, size_t* len) {
 
 // The objects kept mapped: few, replaced in turn; used only under g_cache_busy.
 struct Mapped {
-  uintptr_t bias;
+  uintptr_t bias, dynamic;  // the loaded object it was checked against
   char path[256];
   const unsigned char* image;  // nullptr: a free slot
   size_t len;
@@ -688,12 +688,47 @@ constinit std::atomic<bool> g_cache_busy{false};
 
 }  // namespace
 
-bool elf_lookup(const unsigned char* image, size_t len, uint64_t vaddr, bool want_line,
-                ElfWhere* out) {
+namespace {
+void clear(ElfWhere* out) {
   out->name[0] = '\0';
   out->file[0] = '\0';
   out->value = out->size = 0;
   out->line = 0;
+}
+
+// Is the image the file of the object loaded at `bias` whose dynamic section is at `dynamic`?
+// (A file replaced since it was loaded, or /proc/self/exe when the program was started by
+// running ld.so, is not: its names would be wrong ones.)
+bool is_loaded_file(const unsigned char* image, size_t len, uintptr_t bias, uintptr_t dynamic) {
+  if (dynamic == 0) return true;
+  const Image im{image, len};
+  if (!im.fits(0, sizeof(Ehdr))) return false;
+  Ehdr eh;
+  memcpy(&eh, image, sizeof eh);
+  if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof(ElfW(Phdr)) ||
+      !im.fits(eh.e_phoff, uint64_t{eh.e_phnum} * sizeof(ElfW(Phdr))))
+    return false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    ElfW(Phdr) ph;
+    memcpy(&ph, image + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_DYNAMIC) return bias + ph.p_vaddr == dynamic;
+  }
+  return false;
+}
+
+// Maps `path` if it is the loaded object's file.
+bool map_loaded(const char* path, uintptr_t bias, uintptr_t dynamic, const unsigned char** image,
+                size_t* len) {
+  if (!map_file(path, image, len)) return false;
+  if (is_loaded_file(*image, *len, bias, dynamic)) return true;
+  munmap(const_cast<unsigned char*>(*image), *len);
+  return false;
+}
+}  // namespace
+
+bool elf_lookup(const unsigned char* image, size_t len, uint64_t vaddr, bool want_line,
+                ElfWhere* out) {
+  clear(out);
   if (image == nullptr || reinterpret_cast<uintptr_t>(image) % alignof(Shdr) != 0) return false;
   const Image im{image, len};
   const bool named = find_symbol(im, vaddr, out);
@@ -702,6 +737,7 @@ bool elf_lookup(const unsigned char* image, size_t len, uint64_t vaddr, bool wan
 }
 
 bool elf_lookup_file(const char* path, uint64_t vaddr, bool want_line, ElfWhere* out) {
+  clear(out);
   const unsigned char* image;
   size_t len;
   if (!map_file(path, &image, &len)) return false;
@@ -710,33 +746,40 @@ bool elf_lookup_file(const char* path, uint64_t vaddr, bool want_line, ElfWhere*
   return named;
 }
 
-bool elf_lookup_loaded(const char* path, uintptr_t bias, uintptr_t addr, bool want_line,
-                       ElfWhere* out) {
-  if (path == nullptr) return false;
-  if (path[0] == '\0') path = "/proc/self/exe";
-  if (strlen(path) >= sizeof g_mapped[0].path || addr < bias)
-    return elf_lookup_file(path, addr - bias, want_line, out);
-  const uint64_t vaddr = addr - bias;
-  if (g_cache_busy.exchange(true, std::memory_order_acquire))
-    return elf_lookup_file(path, vaddr, want_line, out);  // taken: this call maps on its own
-  Mapped* m = nullptr;
-  for (Mapped& e : g_mapped)
-    if (e.image != nullptr && e.bias == bias && strcmp(e.path, path) == 0) m = &e;
-  if (m == nullptr) {
+bool elf_lookup_loaded(const LoadedObject& obj, uintptr_t addr, bool want_line, ElfWhere* out) {
+  clear(out);
+  if (addr < obj.bias) return false;
+  const uint64_t vaddr = addr - obj.bias;
+  const bool cached = !g_cache_busy.exchange(true, std::memory_order_acquire);
+  bool named = false;
+  for (const char* path : obj.paths) {
+    if (path == nullptr || path[0] == '\0') continue;
+    Mapped* m = nullptr;
+    if (cached)
+      for (Mapped& e : g_mapped)
+        if (e.image != nullptr && e.bias == obj.bias && e.dynamic == obj.dynamic &&
+            strcmp(e.path, path) == 0)
+          m = &e;
+    if (m != nullptr) {
+      named = elf_lookup(m->image, m->len, vaddr, want_line, out);
+      break;
+    }
     const unsigned char* image;
     size_t len;
-    if (!map_file(path, &image, &len)) {
-      g_cache_busy.store(false, std::memory_order_release);
-      return false;
+    if (!map_loaded(path, obj.bias, obj.dynamic, &image, &len)) continue;
+    named = elf_lookup(image, len, vaddr, want_line, out);
+    if (cached && strlen(path) < sizeof g_mapped[0].path) {  // keep it; the oldest goes
+      m = &g_mapped[g_next_victim];
+      g_next_victim = (g_next_victim + 1) % kMapped;
+      if (m->image != nullptr) munmap(const_cast<unsigned char*>(m->image), m->len);
+      *m = {obj.bias, obj.dynamic, {}, image, len};
+      strcpy(m->path, path);
+    } else {  // the cache is another caller's now, or the path too long for it
+      munmap(const_cast<unsigned char*>(image), len);
     }
-    m = &g_mapped[g_next_victim];
-    g_next_victim = (g_next_victim + 1) % kMapped;
-    if (m->image != nullptr) munmap(const_cast<unsigned char*>(m->image), m->len);
-    *m = {bias, {}, image, len};
-    strcpy(m->path, path);
+    break;
   }
-  const bool named = elf_lookup(m->image, m->len, vaddr, want_line, out);
-  g_cache_busy.store(false, std::memory_order_release);
+  if (cached) g_cache_busy.store(false, std::memory_order_release);
   return named;
 }
 

@@ -27,11 +27,17 @@ bool elf_lookup(const unsigned char* image, size_t len, uint64_t vaddr, bool wan
                 ElfWhere* out);
 // The same on the file at `path`, mapped for the call. False if it cannot be opened or mapped.
 bool elf_lookup_file(const char* path, uint64_t vaddr, bool want_line, ElfWhere* out);
-// The same for a loaded object: `path` ("" means the program itself, /proc/self/exe) whose
-// load bias is `bias`. Keeps a few objects mapped between calls (the cache's lock is only ever
+// The same for a loaded object, at run-time address `addr`: its file is the first of `paths`
+// (the link map's name; for the program, /proc/self/exe then dladdr's name for it, which is
+// argv[0]) whose PT_DYNAMIC lies at `dynamic` once moved by the load bias `bias` (any file if
+// `dynamic` is 0). Keeps a few files mapped between calls (the cache's lock is only ever
 // try-locked: a thread that finds it taken, a signal handler or a fork child, maps the file for
 // its own call), so a report of many frames opens each file once.
-bool elf_lookup_loaded(const char* path, uintptr_t bias, uintptr_t addr, bool want_line,
-                       ElfWhere* out);
+struct LoadedObject {
+  const char* paths[2];  // nullptr or "": none
+  uintptr_t bias;
+  uintptr_t dynamic;
+};
+bool elf_lookup_loaded(const LoadedObject& obj, uintptr_t addr, bool want_line, ElfWhere* out);
 
 }  // namespace slub::os

@@ -104,8 +104,15 @@ bool symbol_of(const void* addr, SymbolInfo* info, bool want_line) {
   void* lmp = nullptr;
   if (dladdr1(addr, &dl2, &lmp, RTLD_DL_LINKMAP) == 0 || lmp == nullptr) return true;
   const auto* lm = static_cast<const link_map*>(lmp);
-  const bool named = elf_lookup_loaded(lm->l_name, static_cast<uintptr_t>(lm->l_addr),
-                                       reinterpret_cast<uintptr_t>(addr), want_line, &info->elf);
+  // The program has no name in its link map: /proc/self/exe, or when it was started by running
+  // ld.so (then /proc/self/exe is ld.so), the name dladdr gives it (argv[0]).
+  const bool program = lm->l_name == nullptr || lm->l_name[0] == '\0';
+  const LoadedObject obj = {
+      {program ? "/proc/self/exe" : lm->l_name, program ? dl.dli_fname : nullptr},
+      static_cast<uintptr_t>(lm->l_addr),
+      reinterpret_cast<uintptr_t>(lm->l_ld)};
+  const bool named =
+      elf_lookup_loaded(obj, reinterpret_cast<uintptr_t>(addr), want_line, &info->elf);
   if (info->name == nullptr && named) {
     info->name = info->elf.name;
     info->addr = reinterpret_cast<const void*>(static_cast<uintptr_t>(lm->l_addr) +

@@ -107,6 +107,35 @@ TEST(Elf, SymbolOfNamesAStaticFunction) {
   EXPECT_EQ(info.line, 0u);
 }
 
+// A loaded object's file must be the one loaded: its PT_DYNAMIC where the link map has it.
+TEST(Elf, LoadedObjectChecksItsFile) {
+  Dl_info dl;
+  void* lmp = nullptr;
+  const auto addr = reinterpret_cast<uintptr_t>(&static_target);
+  ASSERT_NE(dladdr1(reinterpret_cast<void*>(addr), &dl, &lmp, RTLD_DL_LINKMAP), 0);
+  const auto* lm = static_cast<const link_map*>(lmp);
+  const auto bias = static_cast<uintptr_t>(lm->l_addr);
+  const auto dynamic = reinterpret_cast<uintptr_t>(lm->l_ld);
+  slub::os::ElfWhere w;
+  EXPECT_TRUE(slub::os::elf_lookup_loaded({{"/proc/self/exe", nullptr}, bias, dynamic}, addr + 1,
+                                          false, &w));
+  EXPECT_NE(strstr(w.name, "static_target"), nullptr) << w.name;
+  // Not this program's file (libc's): no name; the next path is tried.
+  EXPECT_FALSE(
+      slub::os::elf_lookup_loaded({{"/nonexistent", nullptr}, bias, dynamic}, addr + 1, false, &w));
+  EXPECT_STREQ(w.name, "");
+  Dl_info libc;
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(&fopen), &libc), 0);
+  EXPECT_FALSE(
+      slub::os::elf_lookup_loaded({{libc.dli_fname, nullptr}, bias, dynamic}, addr + 1, false, &w));
+  EXPECT_TRUE(slub::os::elf_lookup_loaded({{libc.dli_fname, "/proc/self/exe"}, bias, dynamic},
+                                          addr + 1, false, &w));
+  EXPECT_NE(strstr(w.name, "static_target"), nullptr) << w.name;
+  // The dynamic section elsewhere: not the loaded file.
+  EXPECT_FALSE(slub::os::elf_lookup_loaded({{"/proc/self/exe", nullptr}, bias, dynamic + 16},
+                                           addr + 1, false, &w));
+}
+
 TEST(Elf, TruncatedImageGivesNoName) {
   const auto img = self_image();
   ASSERT_GT(img.size(), sizeof(ElfW(Ehdr)));

@@ -28,12 +28,13 @@ line() {
   printf '%s' "$n"
 }
 
-# run NAME PROGRAM MODE: the preloaded run's stderr in NAME.err; it must survive.
+# run NAME COMMAND...: the preloaded run's stderr in NAME.err; it must survive.
 run() {
-  local name=$1 prog=$2 mode=$3 rc=0
-  env LD_PRELOAD="$PRELOAD" SLUB_FLUSHER=0 SLUB_DEBUG=FZPU "$prog" "$mode" \
+  local name=$1 rc=0
+  shift
+  env LD_PRELOAD="$PRELOAD" SLUB_FLUSHER=0 SLUB_DEBUG=FZPU "$@" \
     </dev/null >"$name.out" 2>"$name.err" || rc=$?
-  LAST_CMD="cd $(printf %q "$TMP") && LD_PRELOAD=$(printf %q "$PRELOAD") SLUB_DEBUG=FZPU $(printf %q "$prog") $mode"
+  LAST_CMD="cd $(printf %q "$TMP") && LD_PRELOAD=$(printf %q "$PRELOAD") SLUB_DEBUG=FZPU $(printf '%q ' "$@")"
   if ((rc != 0)) || ! grep -qx survived "$name.out"; then
     bad "$name" "exit status $(describe_status "$rc"), expected 0 and 'survived'" "$name.err"
     return 1
@@ -86,6 +87,17 @@ if run overflow "$PROG" overflow &&
   has overflow overflow.err "^ overflow_in_static$FN buggy_static\.c:$(line overflow_free)\$" \
     "' overflow_in_static+... buggy_static.c:$(line overflow_free)' (the call trace)"; then
   echo "ok: overflow: static function named, with buggy_static.c lines"
+fi
+
+# Started by running the dynamic loader (then /proc/self/exe is ld.so, not the program): the
+# names still come from the program's own file.
+LDSO=$(readelf -lW "$PROG" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+if [[ -x "$LDSO" ]]; then
+  if run ldso "$LDSO" "$PROG" double_free &&
+    has ldso ldso.err "^Allocated in double_free_in_static$FN buggy_static\.c:$(line double_alloc) age=" \
+      "'Allocated in double_free_in_static+... buggy_static.c:$(line double_alloc)' (run as $LDSO PROGRAM)"; then
+    echo "ok: ldso: names and lines when started as $LDSO PROGRAM"
+  fi
 fi
 
 # --- stripped: no names, one hint, then tools/slub decode -----------------------------------
