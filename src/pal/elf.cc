@@ -359,10 +359,10 @@ void run_program(const LineHeader& h, const Strings& strs, uint64_t vaddr, uint6
                  LineMatch* m) {
   Cursor c{h.program, h.end};
   uint64_t addr = 0, file = 1;
-  int64_t line = 1;
+  uint64_t line = 1;  // wraps on a corrupt table (no signed overflow); only 1..2^32-1 is kept
   bool have_prev = false;
   uint64_t prev_addr = 0, prev_file = 0;
-  int64_t prev_line = 0;
+  uint64_t prev_line = 0;
 
   auto emit = [&](bool end_seq) {
     if (have_prev && prev_addr <= vaddr && vaddr < addr && prev_addr >= lo &&
@@ -390,7 +390,7 @@ void run_program(const LineHeader& h, const Strings& strs, uint64_t vaddr, uint6
     if (op >= h.opcode_base) {  // special opcode: one row
       const unsigned adj = op - h.opcode_base;
       addr += uint64_t{adj / h.line_range} * h.min_inst;
-      line += h.line_base + static_cast<int>(adj % h.line_range);
+      line += static_cast<uint64_t>(h.line_base + static_cast<int>(adj % h.line_range));
       emit(false);
       continue;
     }
@@ -417,7 +417,7 @@ void run_program(const LineHeader& h, const Strings& strs, uint64_t vaddr, uint6
         addr += c.uleb() * h.min_inst;
         break;
       case DW_LNS_advance_line:
-        line += c.sleb();
+        line += static_cast<uint64_t>(c.sleb());
         break;
       case DW_LNS_set_file:
         file = c.uleb();
