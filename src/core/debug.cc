@@ -241,7 +241,8 @@ int backtrace_now(const void** ips, int max, int user_frames) {
 
 // Is `ip` inside the allocator? When slub is a shared object (LD_PRELOAD), that is its
 // executable segment, found once with dl_iterate_phdr. When it is linked into the program,
-// the symbol name decides (slower: dladdr), remembered in a small cache of answers.
+// the symbol name decides (slower: dladdr, else the program's symbol table; an address with no
+// name counts as the allocator's), remembered in a small cache of answers.
 struct TextRange {
   uintptr_t lo = 0, hi = 0;
   bool shared = false;  // slub is its own module
@@ -250,8 +251,11 @@ struct TextRange {
 constinit TextRange g_text;
 
 bool named_like_allocator(const char* n) {
-  static const char* const kPrefixes[] = {"_ZN4slub", "slub_", "kmem_cache_", "_Znw",
-                                          "_Zna",     "_Zdl",  "_Zda",        "__libc_"};
+  // _ZN4slub: functions of namespace slub; _ZNK4slub: their const members; _ZZN4slub: lambdas
+  // inside them (names a static link reads from the program's symbol table).
+  static const char* const kPrefixes[] = {"_ZN4slub",    "_ZNK4slub", "_ZZN4slub", "slub_",
+                                          "kmem_cache_", "_Znw",      "_Zna",      "_Zdl",
+                                          "_Zda",        "__libc_"};
   static const char* const kNames[] = {
       "malloc",        "free",     "calloc", "realloc", "reallocarray", "posix_memalign",
       "aligned_alloc", "memalign", "valloc", "pvalloc", "free_sized",   "free_aligned_sized"};
@@ -352,6 +356,7 @@ void print_call_trace() {
     symbolize(ips[i], sym, sizeof sym);
     debug_print(" %s\n", sym);
   }
+  print_names_hint();
 }
 
 // ---- object layout helpers ----------------------------------------------------------------
@@ -604,7 +609,7 @@ void set_track(const KmemCache* s, void* object, TrackItem item, const void* cal
 void trace(const KmemCache* s, const PageDesc* slab, void* object, bool alloc, const void* caller) {
   if (!(s->flags & SLAB_TRACE)) return;
   char sym[256];
-  symbolize(caller, sym, sizeof sym);
+  symbolize(caller, sym, sizeof sym, false);  // a line per operation: no line-table search
   report_lock();
   debug_print("TRACE %s %s %p inuse=%u fp=%p caller=%s\n", s->name, alloc ? "alloc" : "free",
               object, slab->ctrs().inuse(), slab->freelist, sym);
@@ -890,22 +895,48 @@ void print_stack(uint32_t handle) {
   }
 }
 
-void symbolize(const void* addr, char* buf, size_t len) {
+namespace {
+constinit std::atomic<bool> g_unnamed_frame{false};  // symbolize could not name a frame
+constinit std::atomic<bool> g_hint_printed{false};
+
+// A library of the system's (libc's start-up frame has no name in Debian's stripped libc): its
+// frames stay unnamed without a hint, which could only say to install its debug package.
+bool system_object(const char* path) {
+  for (const char* dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"})
+    if (strncmp(path, dir, strlen(dir)) == 0) return true;
+  return false;
+}
+}  // namespace
+
+void print_names_hint() {
+  if (!g_unnamed_frame.load(std::memory_order_relaxed) ||
+      g_hint_printed.exchange(true, std::memory_order_relaxed))
+    return;
+  debug_print(
+      "slub: frames without names ([object+0xoffset]): build the object with -g and without "
+      "stripping it, or pipe this report through `tools/slub decode OBJECT...`\n");
+}
+
+void symbolize(const void* addr, char* buf, size_t len, bool lines) {
   os::SymbolInfo info;
   // A return address may be just past the call's function: look up the byte before it.
   const void* probe = static_cast<const char*>(addr) - 1;
-  if (!os::symbol_of(probe, &info)) {
+  if (!os::symbol_of(probe, &info, lines)) {
     snprintf(buf, len, "0x%lx", reinterpret_cast<unsigned long>(addr));
     return;
   }
   const char* module = info.object != nullptr ? strrchr(info.object, '/') : nullptr;
   module = module != nullptr ? module + 1 : (info.object != nullptr ? info.object : "?");
   if (info.name != nullptr && info.addr != nullptr) {
-    snprintf(buf, len, "%s+0x%lx/0x%lx [%s]", info.name,
-             static_cast<unsigned long>(static_cast<const char*>(addr) -
-                                        static_cast<const char*>(info.addr)),
-             static_cast<unsigned long>(info.size), module);
+    int n = snprintf(buf, len, "%s+0x%lx/0x%lx [%s]", info.name,
+                     static_cast<unsigned long>(static_cast<const char*>(addr) -
+                                                static_cast<const char*>(info.addr)),
+                     static_cast<unsigned long>(info.size), module);
+    if (info.file != nullptr && n > 0 && static_cast<size_t>(n) < len)
+      snprintf(buf + n, len - static_cast<size_t>(n), " %s:%u", info.file, info.line);
   } else {
+    if (info.object == nullptr || !system_object(info.object))
+      g_unnamed_frame.store(true, std::memory_order_relaxed);
     snprintf(buf, len, "0x%lx [%s+0x%lx]", reinterpret_cast<unsigned long>(addr), module,
              static_cast<unsigned long>(static_cast<const char*>(addr) -
                                         static_cast<const char*>(info.object_base)));

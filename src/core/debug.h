@@ -71,10 +71,16 @@ Track* get_track(const KmemCache* s, void* object, TrackItem item);
 // allocator. With `handle`, also stores the backtrace from there in the deduplicating stack
 // depot (0 if none). Call it before taking any lock: it unwinds the stack.
 const void* debug_caller(uint32_t* handle);
-// Writes "  sym+0xoff/0xsize [module]" lines for a depot handle.
+// Writes "  sym+0xoff/0xsize [module] file.c:line" lines for a depot handle.
 void print_stack(uint32_t handle);
-// Describes `addr` as "sym+0xoff/0xsize [module]" into buf.
-void symbolize(const void* addr, char* buf, size_t len);
+// Describes `addr` as "sym+0xoff/0xsize [module]", followed by " file.c:line" when the object
+// has a line table and `lines` is set, or as "0xADDR [module+0xoff]" when the object names no
+// function there (stripped, or no such symbol): that sets the flag print_names_hint reads,
+// unless the object is a system library (under /lib or /usr/lib).
+void symbolize(const void* addr, char* buf, size_t len, bool lines = true);
+// After a report with a frame that symbolize could not name: once per process, a line that
+// says how to get names (build unstripped with -g, or `tools/slub decode`).
+void print_names_hint();
 
 // Output of reports (pal/os.h write_report: SLUB_DEBUG_LOG's file, else stderr, else the copy
 // of stderr kept at start-up); serialised by a report lock.

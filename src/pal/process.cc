@@ -86,13 +86,43 @@ int open_append(const char* path) {
   return fd >= 0 ? fd : -errno;
 }
 
-bool symbol_of(const void* addr, SymbolInfo* info) {
+bool symbol_of(const void* addr, SymbolInfo* info, bool want_line) {
   Dl_info dl;
   void* symp = nullptr;
   if (dladdr1(addr, &dl, &symp, RTLD_DL_SYMENT) == 0) return false;
   const auto* sym = static_cast<const ElfW(Sym)*>(symp);
-  *info = {dl.dli_sname, dl.dli_saddr, sym != nullptr ? static_cast<size_t>(sym->st_size) : 0,
-           dl.dli_fname, dl.dli_fbase};
+  info->name = dl.dli_sname;
+  info->addr = dl.dli_saddr;
+  info->size = sym != nullptr ? static_cast<size_t>(sym->st_size) : 0;
+  info->object = dl.dli_fname;
+  info->object_base = dl.dli_fbase;
+  info->file = nullptr;
+  info->line = 0;
+  if (info->name != nullptr && !want_line) return true;
+  // The object's file: its link map has the path ("" for the program) and the load bias.
+  Dl_info dl2;
+  void* lmp = nullptr;
+  if (dladdr1(addr, &dl2, &lmp, RTLD_DL_LINKMAP) == 0 || lmp == nullptr) return true;
+  const auto* lm = static_cast<const link_map*>(lmp);
+  // The program has no name in its link map: /proc/self/exe, or when it was started by running
+  // ld.so (then /proc/self/exe is ld.so), the name dladdr gives it (argv[0]).
+  const bool program = lm->l_name == nullptr || lm->l_name[0] == '\0';
+  const LoadedObject obj = {
+      {program ? "/proc/self/exe" : lm->l_name, program ? dl.dli_fname : nullptr},
+      static_cast<uintptr_t>(lm->l_addr),
+      reinterpret_cast<uintptr_t>(lm->l_ld)};
+  const bool named =
+      elf_lookup_loaded(obj, reinterpret_cast<uintptr_t>(addr), want_line, &info->elf);
+  if (info->name == nullptr && named) {
+    info->name = info->elf.name;
+    info->addr = reinterpret_cast<const void*>(static_cast<uintptr_t>(lm->l_addr) +
+                                               static_cast<uintptr_t>(info->elf.value));
+    info->size = static_cast<size_t>(info->elf.size);
+  }
+  if (info->elf.line != 0) {
+    info->file = info->elf.file;
+    info->line = info->elf.line;
+  }
   return true;
 }
 

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "pal/elf.h"
+
 namespace slub::os {
 
 // Starts a detached thread running fn(nullptr) with a 64 KiB stack (the default size if that
@@ -28,16 +30,22 @@ bool for_each_dir_entry(const char* path, void (*fn)(const char* name, void* arg
 // Opens `path` for appending (created 0644, close-on-exec): the descriptor or -errno.
 int open_append(const char* path);
 
-// The symbol `addr` is in: its name (nullptr if none), address and size (0 if unknown), and its
-// object's path and base; false when no loaded object contains addr (dladdr1).
+// The function `addr` is in: its name (nullptr if none), address and size (0 if unknown), and
+// its object's path and base; false when no loaded object contains addr. The name is dladdr's
+// (exported symbols) or else the object file's symbol table (pal/elf.h: static functions too,
+// when the file is not stripped); with `want_line`, also the source file and line from the
+// file's DWARF line table (-g). The strings live in `info` or in the loader's tables.
 struct SymbolInfo {
   const char* name;
   const void* addr;
   size_t size;
   const char* object;
   const void* object_base;
+  const char* file;  // source file, without its directory; nullptr if unknown
+  unsigned line;     // 0 if unknown
+  ElfWhere elf;      // where name and file are kept when read from the file
 };
-bool symbol_of(const void* addr, SymbolInfo* info);
+bool symbol_of(const void* addr, SymbolInfo* info, bool want_line = false);
 // The executable segment [*lo, *hi) of the loaded object that contains `addr`, and whether that
 // object is a shared library (false: the program itself). False if none contains it.
 bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* shared);

@@ -22,8 +22,8 @@ typedef struct kmem_cache* (*create_fn)(const char*, size_t, size_t, unsigned lo
 typedef void* (*alloc_fn)(struct kmem_cache*);
 typedef void (*free_fn)(struct kmem_cache*, void*);
 
-/* The bug functions are global (not static): -rdynamic exports only global symbols, and the
- * allocator names functions with dladdr, which sees only exported ones. */
+/* The bug functions are global and -rdynamic exports them, so dladdr names them; static ones
+ * are named from the program's symbol table (buggy_static.c and symbol_names.sh test that). */
 void overflow_past_request(void);
 void overflow_by_one(void);
 void underflow_by_one(void);

@@ -3,7 +3,7 @@
 # -O0 -g -rdynamic -fno-builtin and not linked against slub) commits one memory bug; under
 # LD_PRELOAD=libslub.so SLUB_DEBUG=FZPU the allocator must print one kernel-style report
 # ("BUG <cache>: <what>" after a rule of '=', a "FIX <cache>: ..." line, the buggy function's
-# name from dladdr), repair or quarantine, and let the program finish ("survived", exit 0).
+# name), repair or quarantine, and let the program finish ("survived", exit 0).
 # Also: SLUB_DEBUG_LOG sends reports to a file, SLUB_DEBUG_ABORT=1 aborts, per-cache selection
 # (SLUB_DEBUG=FZ,kmalloc-64), creation flags plus kmem_cache_validate(), and no report at all
 # for clean programs.
