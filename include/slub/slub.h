@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <slub/version.h> /* SLUB_VERSION_MAJOR, _MINOR, _PATCH, _STRING: these headers' version */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -283,11 +285,21 @@ void slub_print_report(void);
  * summary. libslub.so prints it after the report at exit when SLUB_REPORT=1. */
 void slub_print_alloc_calls(void);
 
+/* The formats of slub_options_print. */
+#define SLUB_OPTIONS_TEXT 0     /* aligned columns: tools/slub options */
+#define SLUB_OPTIONS_MARKDOWN 1 /* the Markdown table of docs/OPTIONS.md */
+#define SLUB_OPTIONS_ROFF 2     /* man(7) paragraphs, one per option: the options of slub(7) */
+
 /* Writes the table of the environment variables the allocator reads (SLUB_*: name, type,
- * default, accepted values, one line of help) to `fd`: aligned columns, or with `markdown` the
- * Markdown table of docs/OPTIONS.md. Returns 0, or -1 if a write failed. tools/slub options
- * prints it. */
-int slub_options_print(int fd, int markdown);
+ * default, accepted values, one line of help) to `fd` in `format` (SLUB_OPTIONS_*). Returns 0,
+ * or -1 if a write failed (errno EINVAL for an unknown format). tools/slub options prints
+ * it. */
+int slub_options_print(int fd, int format);
+
+/* The version of the library, "MAJOR.MINOR.PATCH": that of the libslub.so or libslub.a in use,
+ * which a program can compare with the SLUB_VERSION_STRING of the headers it was built with.
+ * `slub_options --version` prints it. */
+const char* slub_version(void);
 
 #ifdef __cplusplus
 }

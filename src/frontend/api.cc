@@ -542,10 +542,20 @@ SLUB_EXPORT int slub_flush_idle(void) {
   return flush_idle_pass();
 }
 
-// The options table (pal/options.cc) for tools/slub options and docs/OPTIONS.md. It needs no
-// allocator: the table only.
-SLUB_EXPORT int slub_options_print(int fd, int markdown) {
-  return options::print_table(fd, markdown != 0);
+// The options table (pal/options.cc) for tools/slub options, docs/OPTIONS.md and slub(7). It
+// needs no allocator: the table only.
+SLUB_EXPORT int slub_options_print(int fd, int format) {
+  if (format != SLUB_OPTIONS_TEXT && format != SLUB_OPTIONS_MARKDOWN &&
+      format != SLUB_OPTIONS_ROFF) {
+    errno = EINVAL;
+    return -1;
+  }
+  return options::print_table(fd, static_cast<options::TableFormat>(format));
+}
+
+// The version this library was built as (include/slub/version.h, from CMakeLists.txt).
+SLUB_EXPORT const char* slub_version(void) {
+  return SLUB_VERSION_STRING;
 }
 
 // The caches in use in the kernel slabinfo tool's format (tools/mm/slabinfo.c), on the report

@@ -311,6 +311,44 @@ bool emit(int fd, const char* fmt, ...) {
   return os::write_all(fd, line, static_cast<size_t>(n));
 }
 
+// Roff text: a backslash as \e, every '-' as \- (an ASCII minus, as users type it: kmalloc-64,
+// -1), and \& before a '.' or '\'' that would start a line (a request). False if it does not fit.
+bool roff_escape(const char* s, char* buf, size_t len) {
+  size_t at = 0;
+  for (const char* p = s; *p != '\0'; ++p) {
+    char esc[4] = {*p, 0, 0, 0};
+    if (*p == '\\')
+      esc[0] = '\\', esc[1] = 'e';
+    else if (*p == '-')
+      esc[0] = '\\', esc[1] = '-';
+    else if (p == s && (*p == '.' || *p == '\''))
+      esc[0] = '\\', esc[1] = '&', esc[2] = *p;
+    const size_t n = strlen(esc);
+    if (at + n >= len) return false;
+    memcpy(buf + at, esc, n);
+    at += n;
+  }
+  buf[at] = '\0';
+  return true;
+}
+
+// One paragraph per option: the name in bold with its type, default and accepted values as the
+// tag, the help line as the body.
+bool print_roff(int fd, const Row* rows) {
+  bool ok = true;
+  for (const Option& o : kTable) {
+    const Row& r = rows[o.id];
+    char dflt[2 * sizeof r.dflt], accepted[2 * sizeof r.accepted], help[512];
+    if (!roff_escape(r.dflt, dflt, sizeof dflt) ||
+        !roff_escape(r.accepted, accepted, sizeof accepted) ||
+        !roff_escape(o.help, help, sizeof help))
+      return false;
+    ok &= emit(fd, ".TP\n.B %s\n(%s; default: %s; accepted: %s)\n.br\n%s\n", o.name, r.type, dflt,
+               accepted, help);
+  }
+  return ok;
+}
+
 }  // namespace
 
 namespace detail {
@@ -378,11 +416,12 @@ void reject(Id id, const char* value, const char* why) {
   print_rejection(kTable[id], value, why);
 }
 
-int print_table(int fd, bool markdown) {
+int print_table(int fd, TableFormat format) {
   Row rows[kNrOptions];
   for (const Option& o : kTable) fill_row(o, &rows[o.id]);
   bool ok = true;
-  if (markdown) {
+  if (format == TableFormat::kRoff) return print_roff(fd, rows) ? 0 : -1;
+  if (format == TableFormat::kMarkdown) {
     ok &= emit(fd, "| variable | type | default | accepted | meaning |\n");
     ok &= emit(fd, "|---|---|---|---|---|\n");
     for (const Option& o : kTable) {

@@ -4,8 +4,9 @@
 // initialised (os::strict() may be the first to ask, from a report); parsing uses getenv and
 // fixed buffers only, never malloc, because the allocator asks from inside its own allocation
 // paths. A bad value gets one line on stderr naming the variable, the value and what is
-// accepted, and the default is kept. `tools/slub options` and the table of docs/OPTIONS.md
-// are printed from it (print_table), so the documentation cannot drift from the code.
+// accepted, and the default is kept. `tools/slub options`, the table of docs/OPTIONS.md and
+// the options of the slub(7) man page are printed from it (print_table), so the documentation
+// cannot drift from the code.
 //
 // Booleans take 1/0, on/off, yes/no, true/false (any case); integers are decimal (or 0x hex)
 // within [min, max], a value outside is rejected, not clamped; enums take one of their names
@@ -107,8 +108,11 @@ void describe_accepted(Id id, char* buf, size_t len);
 // format ("slub: SLUB_TOPOLOGY=x ignored: <why> (as if unset: the real machine)").
 void reject(Id id, const char* value, const char* why);
 
-// Writes the table to `fd`: aligned columns, or the Markdown table of docs/OPTIONS.md.
-// Returns 0, or -1 if a write failed.
-int print_table(int fd, bool markdown);
+// The formats of print_table (the numbers of slub_options_print's SLUB_OPTIONS_*).
+enum class TableFormat : int { kText = 0, kMarkdown = 1, kRoff = 2 };
+
+// Writes the table to `fd`: aligned columns, the Markdown table of docs/OPTIONS.md, or man(7)
+// paragraphs (.TP, one per option) for slub(7). Returns 0, or -1 if a write failed.
+int print_table(int fd, TableFormat format);
 
 }  // namespace slub::options

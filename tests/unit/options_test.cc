@@ -8,6 +8,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <slub/slub.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -163,6 +167,53 @@ TEST(Options, AcceptedValuesAreSpelledOut) {
   EXPECT_EQ(accepted(opt::kOptNomerge), "1/0, on/off, yes/no or true/false");
   EXPECT_EQ(accepted(opt::kOptFlushMs), "an integer 10..3600000");
   EXPECT_EQ(accepted(opt::kOptAllocator), "slub or slab");
+}
+
+// print_table in `format`, as written to a file.
+std::string table_as(opt::TableFormat format) {
+  FILE* f = std::tmpfile();
+  if (f == nullptr) return "tmpfile failed";
+  EXPECT_EQ(opt::print_table(fileno(f), format), 0);
+  std::rewind(f);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+// The options of slub(7) (cmake/slub_man.cmake): one .TP paragraph per option in the table's
+// order, each '-' written as the minus it stands for (\-), and no line that roff would take
+// for a request other than the three the format uses.
+TEST(Options, TablePrintsAsRoff) {
+  const std::string roff = table_as(opt::TableFormat::kRoff);
+  size_t at = 0;
+  for (unsigned i = 0; i < opt::kNrOptions; ++i) {
+    const std::string head =
+        std::string(".TP\n.B ") + opt::option(static_cast<opt::Id>(i)).name + "\n";
+    const size_t p = roff.find(head, at);
+    ASSERT_NE(p, std::string::npos) << head << "missing or out of order in:\n" << roff;
+    at = p + head.size();
+  }
+  size_t paragraphs = 0;
+  for (const std::string& line : lines_of(roff)) {
+    if (line.empty() || (line[0] != '.' && line[0] != '\'')) continue;
+    EXPECT_TRUE(line == ".TP" || line == ".br" || line.rfind(".B SLUB_", 0) == 0) << line;
+    paragraphs += line == ".TP";
+  }
+  EXPECT_EQ(paragraphs, opt::kNrOptions);
+  for (size_t p = roff.find('-'); p != std::string::npos; p = roff.find('-', p + 1))
+    EXPECT_TRUE(p > 0 && roff[p - 1] == '\\')
+        << "unescaped '-' at: " << roff.substr(p >= 20 ? p - 20 : 0, 40);
+  EXPECT_NE(roff.find("(integer; default: 65536; accepted: \\-1..1073741824)"), std::string::npos);
+  EXPECT_NE(roff.find("FZ,kmalloc\\-64"), std::string::npos);
+}
+
+TEST(Options, PrintRefusesAnUnknownFormat) {
+  errno = 0;
+  EXPECT_EQ(slub_options_print(1, 3), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(table_as(opt::TableFormat::kMarkdown).rfind("| variable | type |", 0), 0u);
 }
 
 // ---- every option with a wrong value, in a child ------------------------------------------
