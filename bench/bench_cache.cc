@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench_cache: the slub cache API (kmem_cache_alloc/free) against the prefixed malloc family
 // (slub_malloc/slub_free) of the same library, statically linked (libslub.a). Nothing here is
 // interposed on libc; run it without LD_PRELOAD.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench_malloc: micro benchmarks of the plain malloc/free interface.
 //
 // This binary is NOT linked against slub. The allocator under test is chosen at run time with

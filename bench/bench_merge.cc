@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench_merge: what cache merging saves on a kernel-like set of caches (docs/MERGING.md).
 //
 // Creates every named cache of a Linux 6.18 machine (tests/data/linux-6.18-slab-caches.csv:

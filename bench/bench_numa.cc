@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench_numa: what node placement costs and saves, on a virtual topology (default: 16 CPUs in
 // 4 nodes) or, with --real on a multi-node machine, on real nodes with threads pinned to CPUs.
 // docs/NUMA.md reports it; tools/slub bench --numa runs it.

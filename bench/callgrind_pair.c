@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* callgrind_pair: instructions per malloc(64)+free pair, for valgrind --tool=callgrind.
  *
  * Usage: callgrind_pair N [SIZE]

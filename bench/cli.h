@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/cli.h: the command line of the bench programs (harness, soak, bench_numa, bench_merge),
 // one parser for all of them: glibc's getopt_long, with every mistake reported as one line on
 // stderr that names the program, the option and the value, and exit status 2:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.cli: the command lines of harness, soak, bench_numa and bench_merge (bench/cli.h).
 # Every mistake (a bad number, an unknown option, a missing value, an operand too many) must
 # exit with status 2 and print exactly one line on stderr, "PROG: ..." naming the option and the

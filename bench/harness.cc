@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // harness: the 4096-CPU harness. Mimics a machine with thousands of CPUs and many NUMA nodes
 // on a small one (virtual CPUs and nodes: slub_set_topology, one thread bound to each virtual
 // CPU with slub_bind_vcpu) and runs three generations side by side on the same workloads: the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.harness_json: the harness's --json on a tiny machine (16 CPUs, 2 nodes, every workload
 # and allocator, 100 ops per thread, 0.5 s idle phase). The file must be strict JSON (no NaN
 # or Infinity), one object per run whose keys come in today's order (allocator, workload, cpus,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // soak: a bounded stress of the allocator with content checks (docs/RELIABILITY.md).
 //
 //   soak [--ops N] [--threads T] [--seconds S] [--rss-log FILE] [--seed X] [--live L]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_startup: what an allocator costs a process at start and exit, and at fork().
  *
  *   bench_startup [--runs N] [--rounds R] [--fork-blocks B] [--forks F]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What `cmake --install build --prefix P` (and `tools/slub install P`) puts under P:
 #   lib/libslub.so.X.Y.Z (SONAME libslub.so.X), lib/libslub.so.X, lib/libslub.so, lib/libslub.a
 #   include/slub/*.h, *.hpp and the generated include/slub/version.h

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DSLUB_OPTIONS=PROG -DSLUB_MAN_IN=docs/man/slub.7.in -DSLUB_MAN_OUT=FILE
 #       -DSLUB_VERSION=X.Y.Z -P slub_man.cmake
 # Writes slub(7): SLUB_MAN_IN with @SLUB_OPTIONS_ROFF@ replaced by `PROG --roff` (the options

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The allocator's sources, for the top-level project (slub_objs) and tests/fuzz (compiled again
 # with coverage instrumentation): one list, so that a new layer cannot be left out of either.
 # Sets SLUB_CORE_SOURCES from SLUB_SOURCE_ROOT (the repository root).

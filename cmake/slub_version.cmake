@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # slub's version: the project() version of the top-level CMakeLists.txt, the only place it is
 # written. slub_write_version_header(VERSION DIR) generates DIR/slub/version.h from
 # cmake/slub_version.h.in; slub_read_project_version(VAR ROOT) reads the version from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/bench.sh: bench_malloc under glibc, jemalloc, mimalloc, tcmalloc and slub, interleaved.
 #
 #   tools/bench.sh [--quick] [--rounds N] [--filter REGEX] [--out DIR] [--build DIR]

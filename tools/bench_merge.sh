@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Cache merging, measured: builds bench_merge, runs it RUNS times merged and RUNS times with
 # SLUB_NOMERGE=1, interleaved, and prints the medians as a markdown table (docs/MERGING.md).
 #

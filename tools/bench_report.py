@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Turns the raw outputs of tools/bench.sh into tables. Standard library only.
 
   bench_report.py report --raw DIR --out DIR --allocators glibc,jemalloc,...

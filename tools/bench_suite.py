@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """tools/bench_suite.py: the allocator benchmark suite (`tools/slub bench --suite [args]`).
 
   bench_suite.py [--quick] [--rounds N] [--threads 1,2,4] [--allocators a,b,...]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the include rule of src/ (src/README.md's table of layers and ranks).
 
 Every `#include "dir/file"` of a file under src/ must name a header of the file's own layer or of

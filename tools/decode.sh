@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/slub decode [OBJECT | DIR]...: reads a debug report (SLUB_DEBUG) on stdin and writes it
 # to stdout with every frame the allocator could not name, "0xADDR [object+0xOFF]", replaced by
 # "FUNCTION [object+0xOFF] FILE:LINE" from addr2line (binutils), with " (inlined into ...)"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # options_doc.sh --check|--update SLUB_OPTIONS DOC: the table of DOC (docs/OPTIONS.md) between
 # its two marker lines is the output of `SLUB_OPTIONS --markdown` (build/tools/slub_options,
 # which prints the library's own options table). --check fails, with the difference, when they

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Grouped bar chart of bench_malloc medians: ns/op per benchmark, one bar per allocator.
 # Called by tools/bench.sh:
 #   gnuplot -e "datafile='out/bench/plot.dat'; outfile='out/bench/bench.png'; nalloc=5" \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Grouped bar chart of the allocator suite's ratios to jemalloc: one group per (workload,
 # threads) cell, one bar per allocator, log scale, a line at 1 (= jemalloc). Called by
 # tools/bench_suite.py:

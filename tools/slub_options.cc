@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slub_options: prints the allocator's table of environment variables (pal/options.cc, through
 // slub_options_print), as `tools/slub options` shows it, with --markdown as the table of
 // docs/OPTIONS.md, or with --roff as the options section of the slub(7) man page

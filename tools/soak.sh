@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/soak.sh: the full soak (bench/soak.cc; docs/RELIABILITY.md), run outside CI.
 #
 #   tools/soak.sh [--out DIR] [--png FILE] [--build DIR] [-- SOAK ARGS...]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_cache_scratch: passive false sharing (after Hoard's cache-scratch).
 //
 // The main thread mallocs one 8-byte object per thread, one after the other (so they are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_cache_thrash: active false sharing (after Hoard's cache-thrash).
 //
 // Each thread, over and over: malloc an 8-byte object, read and write each of its bytes 1000

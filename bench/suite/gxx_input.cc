@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The suite's g++ workload: tools/bench_suite.py compiles this file with
 //   g++ -std=c++20 -O1 -frandom-seed=slub -c gxx_input.cc -o OUT.o
 // under each allocator and checks that the object files are byte-identical. It is never linked

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_larson: a server simulation after Larson and Krishnan's benchmark.
 //
 // Each of N chains owns an array of 4000 live blocks (16..1000 bytes, uniform), filled by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_mstress: mixed sizes and lifetimes, some blocks passed between threads (after
 // mimalloc-bench's mstress).
 //

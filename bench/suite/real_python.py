@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The suite's python3 workload: dicts, lists, strings, tuples and sets, about 1 s at the
 default size. Deterministic (run with PYTHONHASHSEED=0); prints a few checksums, which must be
 the same under every allocator. usage: python3 real_python.py [N] (default 80000)"""

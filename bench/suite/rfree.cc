@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_rfree: frees in random order.
 //
 // Each thread mallocs its share of 2M live blocks (16..256 bytes, uniform), writing each one's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.suite.smoke: runs each workload program of the allocator suite once in its tiny mode
 # (--quick, 4 threads) under LD_PRELOAD=libslub.so, and checks that it exits 0 and prints the
 # same checksum as the same run without preload (glibc). Correctness only, never timing.

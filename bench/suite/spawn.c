@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* suite_spawn: runs one command and reports its wall time and peak RSS, for
  * tools/bench_suite.py.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_common.h: what the workload programs of the allocator suite share (tools/bench_suite.py
 // runs them; docs/BENCHMARKS.md reports them).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // suite_xmalloc: producers allocate, consumers free (after xmalloc-test).
 //
 // With N >= 2 threads, N/2 are producers and the rest consumers; producer i feeds consumer

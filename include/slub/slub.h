@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* slub: a SLUB-style allocator for user space. Public C API.
  *
  * Caches of fixed-size objects in the manner of the Linux kernel's kmem_cache API, plus the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slub: C++ interface. A typed cache of T, with RAII ownership of the cache and of objects.
 #pragma once
 

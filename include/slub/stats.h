@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* slub statistics: the kernel's SLUB counters (enum stat_item in mm/slub.c), and the layout of
  * the per-process statistics area that tools/slabinfo reads from outside the program.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // base: compiler macros, bit helpers, a spin lock, an intrusive list and the 128-bit
 // compare-and-swap. Nothing here allocates or makes a system call except SpinLock's yield
 // (and, with SLUB_LOCKDEP, the lock checker's report before it aborts).

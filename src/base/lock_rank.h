@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // base/lock_rank: the allocator's lock classes and their order, the one place it is written.
 //
 // Every SpinLock names its class as a template argument (SpinLock<LockClass::kCpuSlot>), so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache/cache.cc: the cache layer (cache/cache.h): start-up, the life of a cache, its reports
 // and statistics, and fork, for caches of either allocator. The allocators' own locks and
 // their order are in the opening comments of slub/slub.cc and slab/slab.h; this file takes

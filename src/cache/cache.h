@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache: the cache layer, above the two allocators (the kernel's mm/slab_common.c). It owns
 // what every cache has whichever allocator runs it: start-up, creation (with merging), destroy,
 // shrink, validate, the statistics and reports, fork, the one service thread; and it hands each

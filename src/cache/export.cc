@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
 // service thread: created when the process is a second old, a snapshot of every cache once a
 // second and on request, commands (refresh, validate, shrink, alloc_calls and free_calls) from

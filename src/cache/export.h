@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache/export: the statistics area read by tools/slabinfo (include/slub/stats.h). All of it
 // runs on the service thread, except export_close (at exit) and export_forget (fork child).
 #pragma once

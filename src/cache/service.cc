@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache/service.cc: the one service thread of the process (core/service.h says when it
 // starts). Its loop, each item when due:
 //   every SLUB_FLUSH_MS (2 s)  SLUB: per-CPU slabs and sheaves idle since the last pass back to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cache/totals.cc: sums over every cache for glibc's malloc statistics (cache/cache.h,
 // docs/MALLINFO.md). Everything is read under g_slab_mutex inside a ReentryGuard, through the
 // allocators' own statistics (cache_get_info, cache_queue_info, cache_node_info), which take the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/debug.cc: slub_debug for user space. See debug.h for the flags and the locking rule.
 #include "core/debug.h"
 

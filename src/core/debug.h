@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/debug: the debug sanity mode, as the kernel's slub_debug. Compiled in always, switched
 // on per cache by creation flags or by SLUB_DEBUG at start-up:
 //   F consistency checks on free (slab, object boundary, double free, counters)

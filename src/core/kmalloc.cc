@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/kmalloc.h"
 
 #include <cstdio>

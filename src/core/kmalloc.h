@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/kmalloc: the size-class caches behind malloc (kmalloc-8 ... kmalloc-32k). Four classes
 // per doubling from 32 bytes on, as jemalloc and mimalloc do, which wastes at most 25% of a
 // block instead of the 50% of powers of two (the kernel's classes are 8, 16, 32, 64, 96, 128,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/kmem_cache.h"
 
 #include <cstring>

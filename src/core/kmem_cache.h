@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/kmem_cache: the cache descriptor and its per-node and per-CPU parts, the cache registry
 // and the per-CPU areas. Shared by everything above mm/.
 //

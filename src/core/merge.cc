@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/merge.h"
 
 #include <cstdio>

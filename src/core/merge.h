@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/merge: cache merging (aliasing), as the kernel's find_mergeable / __kmem_cache_alias.
 // A new cache joins an existing one when its object fits in the existing slot with less than
 // a word to spare, the alignment is compatible, the merge-relevant flags are equal, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/meta.h"
 
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/reentry.h"
 
 #include "mm/page_alloc.h"

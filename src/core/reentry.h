@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/reentry: a signal handler that calls malloc while its thread is inside an allocator
 // slow path (which may hold locks). Both allocators (slub/, slab/) and the cache layer run
 // their slow paths inside a ReentryGuard; a nested allocation is served by a private mapping

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/service.h"
 
 #include "core/kmem_cache.h"

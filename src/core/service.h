@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/service: the one service thread of the process, never one per CPU, per cache or per
 // allocator. What it does (flushing idle sheaves and CPU slabs, SLAB's reaping, purging free
 // pages, the statistics area and its commands) is the cache layer's (cache/service.cc), which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/slabinfo_format: the statistics' names and how the kernel's slabinfo tool shows sizes
 // and flags, shared by the library (stats, SLUB_REPORT=1) and tools/slabinfo. No allocation.
 #pragma once

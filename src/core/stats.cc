@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/stats: the kernel's SLUB counters, summed over the CPU slots that exist.
 #include <slub/stats.h>
 

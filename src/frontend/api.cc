@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // frontend/api: the public C API (include/slub/slub.h): kmem_cache_*, the prefixed malloc
 // family, and the out-of-line parts of malloc (large, huge, aligned, realloc, errors).
 #include <cstdio>

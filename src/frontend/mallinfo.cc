@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // frontend/mallinfo: glibc's malloc extensions with slub's own numbers (include/slub/slub.h:
 // slub_mallinfo2, slub_malloc_trim, slub_malloc_stats, slub_malloc_info, slub_mallopt; the libc
 // names in override.cc). docs/MALLINFO.md maps every field. The numbers come from the cache

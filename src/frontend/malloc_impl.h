@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // frontend/malloc_impl: malloc and free on top of the kmalloc caches, inline so that both the
 // prefixed API (api.cc) and the libc entry points (override.cc) get the fast path without an
 // extra call. Large (up to 1 MiB) and huge requests, aligned allocation, realloc and the error

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // frontend/new: every C++ operator new and delete, on the malloc front end. Only in
 // libslub.so. Failing throwing forms call the new_handler and retry, then throw bad_alloc.
 //

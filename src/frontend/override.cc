@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // frontend/override: the libc and glibc-internal names, for LD_PRELOAD. Only in libslub.so.
 // The fast paths are inlined here from malloc_impl.h, so malloc is one call deep.
 #include <malloc.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mm/page_alloc.h"
 
 #include <sched.h>

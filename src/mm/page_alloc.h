@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mm/page_alloc: the page allocator under the slabs, and the large and huge malloc blocks.
 //
 // Address space is reserved from the OS (PROT_NONE, uncharged) in 32 MiB regions cut into 2 MiB

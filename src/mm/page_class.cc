@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mm/page_class.h"
 
 #include "base/base.h"

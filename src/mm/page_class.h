@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mm/page_class: one 32-bit entry per 4 KiB page of the address space, telling the free fast
 // path what the page holds without touching its 64-byte descriptor (a cold line for an object
 // of a random slab): the cache of a sheaf cache's slab and the slab's node, or 0 for anything

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mm/page_desc: the page descriptor, the user-space struct slab / struct page.
 //
 // Memory comes in 2 MiB chunks aligned on 2 MiB. The first 32 KiB of a chunk hold one PageDesc

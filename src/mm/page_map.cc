@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mm/page_map.h"
 
 #include "pal/os.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mm/page_map: a two-level radix tree from 2 MiB chunk number to what owns the chunk: one of
 // our slab/large chunks (whose first pages hold the descriptors) or a huge mapping (whose first
 // page holds a HugeHeader). Leaves are mapped on demand and installed with a compare-and-swap,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/cpu_id.h"
 
 #include <linux/membarrier.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/cpu_id: the only source of "which CPU am I on". Real mode reads the cpu_id field of the
 // thread's rseq area that glibc registered (one TLS-relative load); where there is none
 // (valgrind, old kernels, glibc.pthread.rseq=0) it falls back to sched_getcpu(). Virtual mode

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/elf.h"
 
 #include <elf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/elf: names for code addresses from an object's ELF file, for debug reports: the function
 // from the symbol table (.symtab, so static functions too, else .dynsym) and the source line
 // from the DWARF line table (.debug_line, versions 2 to 5). Never calls malloc: the file is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/lockdep: the lock checker of SLUB_LOCKDEP builds (the rule and the order of the classes
 // are in base/lock_rank.h; SpinLock in base/base.h calls in here).
 //

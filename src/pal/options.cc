@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/options.cc: the table of environment variables and its parser (see options.h).
 #include "pal/options.h"
 

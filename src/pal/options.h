@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/options: the allocator's environment variables, in one table (options.cc) that names
 // each option once with its type, default, accepted values and a line of help. The table is
 // parsed the first time any option is asked for, from any layer and before the allocator is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/os.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/os: every OS call of the allocator goes through here (mmap, madvise, write, environment).
 // Nothing here calls malloc.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/process.h"
 
 #include <dirent.h>

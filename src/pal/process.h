@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/process: the OS calls about threads, processes, directories, files and symbols (pal/os.h has
 // memory, output and the environment). glibc may call malloc in some of them (pthread_create,
 // pthread_atfork, opendir, dlsym): callers hold no allocator lock and are not inside a slow path.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/rcu.h"
 
 #include <dlfcn.h>

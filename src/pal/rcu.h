@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/rcu: RCU grace periods from liburcu (Debian liburcu8, the default "memb" flavour of
 // <urcu.h>), loaded with dlopen the first time a SLAB_TYPESAFE_BY_RCU cache is created, so
 // that programs without such caches never load it. Readers use rcu_read_lock() of the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "pal/topology.h"
 
 #include <dlfcn.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/topology: the only source of "which node is CPU k on", of node distances and of the CPU
 // and node counts.
 //

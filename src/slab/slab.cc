@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slab.cc: the SLAB clone. Function names follow mm/slab.c (kernel 4.x-6.7) so that the two
 // can be read side by side; see slab.h for the structures and the lock order.
 #include "slab/slab.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slab: a faithful clone of the kernel's queue-heavy SLAB allocator (mm/slab.c, removed in
 // 6.8), behind the same KmemCache as SLUB so that the cache API, malloc, the tests and the
 // harness run on either. docs/SLAB.md describes it and gives every parameter and queue

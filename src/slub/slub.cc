@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slub.cc: the SLUB allocator's slow paths, the sheaves and barns, list management and
 // flushing. The cache layer above (cache/cache.cc) creates, shrinks, validates and destroys
 // caches through the slub_* functions at the end, and the one service thread (cache/service.cc)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slub: the SLUB allocator's fast paths, inline, and what the cache layer (cache/cache.h) calls
 // of it; the slow paths are in slub.cc, whose opening comment gives the lock order and the slab
 // states.

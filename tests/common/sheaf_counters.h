@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One workload on one CPU whose sheaf counters are exact, shared by the test of the rseq
 // sections on a real pinned CPU (tests/func/rseq_test.cc) and the test of the locked paths on
 // a virtual CPU (tests/unit/stats_test.cc): the fast paths count nothing and every slow path

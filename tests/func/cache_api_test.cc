@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Functional tests of the kmem_cache API and of slub::cache<T>: creation and its errors,
 // alignment, constructors and constructed state, zeroing, counts, shrink, destroy, the cache
 // list, and frees to the wrong cache.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the functional tests: deterministic byte patterns that depend on a seed, so
 // that a block overwritten by another block (or handed out twice) is caught by a verify.
 #pragma once

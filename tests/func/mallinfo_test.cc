@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Functional tests of glibc's malloc extensions with slub's numbers (slub_mallinfo2,
 // slub_malloc_trim, slub_malloc_stats, slub_malloc_info, slub_mallopt; docs/MALLINFO.md), through
 // the public C API against known allocations. The test's own allocations (GoogleTest's) go to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Functional tests of the prefixed malloc family (slub_malloc, ...) through the public C API,
 // checked against what a user of glibc or jemalloc expects: alignment, realloc contents, calloc
 // zeroing, overflow and bad-argument errors, usable size, ownership and foreign pointers.

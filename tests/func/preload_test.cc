@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs under LD_PRELOAD=libslub.so and is NOT linked with slub: every libc allocation entry point
 // and every C++ operator new/delete must land in slub. Ownership is asked of the preloaded
 // library through dlsym(RTLD_DEFAULT, "slub_owns").

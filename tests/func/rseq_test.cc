@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The per-CPU fast paths as rseq critical sections (slub/slub_cache.h, pal/cpu_id.h): they must
 // be on where the kernel has rseq, and stay correct while threads are preempted and migrated
 // inside them and while other threads take their slots away (shrink, queue statistics, the

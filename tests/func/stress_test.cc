@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multi-threaded functional stress: cross-thread frees with content checks, kmem_cache objects
 // freed by other threads, virtual CPUs, concurrent flushes, fork while other threads allocate,
 // and many short-lived threads.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: the kmem_cache API against a shadow model.
 //
 // The input is a program: one opcode byte (modulo kOps), a slot or cache byte, then operands.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared parts of the libFuzzer targets (docs/RELIABILITY.md, "Fuzzing"):
 // the input reader, the fill pattern every live block carries, the remote thread that frees
 // (and allocates) blocks handed to it, and the check macro.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: the prefixed malloc family against a shadow model.
 //
 // The input is a program: one opcode byte (taken modulo kOps) and its operand bytes, until the

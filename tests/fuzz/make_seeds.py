@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/<target>/<name>.
 
 Each seed is a small program in the byte encoding of its target (see the operation comments

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # integration.install: `cmake --install` of the build into a temporary prefix gives a tree that
 # works as documented (cmake/slub_install.cmake, slub(7)):
 #   - the files: versioned libslub.so with the SONAME libslub.so.MAJOR and its links,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A C++ program linked normally (not against slub) that exercises every kind of operator new
 // and delete, plus a few C allocation calls, from several threads. The cxx_program integration
 // test runs it with and without LD_PRELOAD=libslub.so; the output must be identical, so every

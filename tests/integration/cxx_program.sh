@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cxx_program (built from cxx_program.cc, linked normally, not against slub): every form of
 # operator new/delete, aligned and nothrow new, cross-thread frees, container churn. Its
 # output must be identical with and without the preload library.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # git on a generated repository: init, add and commit of a few hundred generated files, 60
 # commits on three branches, a merge with a conflict resolved by -X ours, a rebase, a
 # cherry-pick, tags, a rename, gc and repack with deltas (2 threads), a clone through the pack

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # g++ compiling a small C++17 program (gxx_compile_prog.cc) under LD_PRELOAD, so that the
 # compiler driver, cc1plus, as and ld all run on the preload library; then the binary built
 # that way runs preloaded too. The generated assembly must match the plain compiler's, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compiled by g++ in the gxx_compile integration test, with the compiler itself (cc1plus, as,
 // ld) running under LD_PRELOAD=libslub.so; the binary then runs preloaded as well. C++17.
 #include <algorithm>

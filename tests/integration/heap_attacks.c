@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap_attacks: the heap attacks issue [sheaves] names, as a program that uses only malloc,
  * free and realloc, to run under LD_PRELOAD=libslub.so (heap_attacks.sh). Each attack prints
  * one line and exits 0 when the allocator withstood it ("safe: ..."), 1 when it handed out

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The heap attacks of issue [sheaves] (heap_attacks.c), each under the preload: a use-after-free
 # write over freed blocks' free pointers (with a live block's address, and a one-byte partial
 # overwrite), free(p); free(q); free(p), and free(p); free(q); realloc(p, n). By default each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Shared by the integration tests; sourced, not run. Each test script takes the path of the
 # preload library (normally build/libslub.so) as $1 and runs real programs twice: plain, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # glibc's malloc extensions answered by slub under LD_PRELOAD (docs/MALLINFO.md): a C program
 # (mallinfo_prog.c, linked normally) allocates 20000 blocks of 256 bytes and reads mallinfo2,
 # mallinfo, malloc_trim, malloc_stats and malloc_info. Checked:

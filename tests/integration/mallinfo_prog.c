@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The program of mallinfo.sh: glibc's malloc extensions as a program sees them (linked
  * normally; slub comes in by LD_PRELOAD). It allocates COUNT blocks of SIZE bytes (default 20000
  * of 256) and prints mallinfo2's fields before, after the allocation and after the free, one

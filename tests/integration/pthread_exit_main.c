@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main ends with pthread_exit while a worker still allocates: the process must end when the
  * worker does, even with slub's flusher thread running (found by python's test_threading). */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A dict/list/string-heavy workload for the python3_dict_list integration test.
 
 Deterministic: prints only counts and checksums, which must be the same with and without

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # python3 running a dict/list/string-heavy script (python3_dict_list.py): the printed counts and
 # checksums must be identical with and without the preload library.
 # usage: python3_dict_list.sh PATH/TO/libslub.so

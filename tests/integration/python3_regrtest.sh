@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # python3's own regression tests (Debian's libpython3.11-testsuite) for dicts, lists, sets,
 # strings, str (test_unicode: 3.11 has no test_str), threading and gc, run by `python3 -m test`
 # plain and with the preload library. PYTHONMALLOC=malloc in both runs sends every object

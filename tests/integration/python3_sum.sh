@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # python3 -c 'print(sum(len(str(i)) for i in range(10**6)))': a million short-lived strings.
 # usage: python3_sum.sh PATH/TO/libslub.so
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

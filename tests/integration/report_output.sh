@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Where the allocator's reports go (src/pal/os.h, write_report), with real programs:
 #  - GNU sort closes its stderr at exit (gnulib's close_stdout), before libslub.so's exit report
 #    runs: SLUB_REPORT=1's cache table must still reach the stderr sort started with (the copy

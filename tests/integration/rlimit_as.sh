@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Under a tight address-space limit (ulimit -v 16384: 16 MiB) ls and python3 behave as they do
 # without the preload: the same exit status and output. The allocator's reservations (chunk
 # regions, CPU areas, metadata, the statistics area) shrink to what RLIMIT_AS leaves; before,

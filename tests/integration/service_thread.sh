@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # One service thread for all periodic work, whichever allocator runs the caches: a preloaded
 # python3 that allocates on its main thread and on a second thread of its own, and then lives
 # past the first second (when the statistics area and every periodic job are running), shows

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Nothing in /dev/shm can kill or expose a preloaded program (the statistics area,
 # src/slub/export.cc):
 #  1. a tiny, a small, a full and a read-only /dev/shm: sleep, python3 and the C++ program run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # GNU sort of a generated ~20 MB file of random lines, three ways: in memory, numerically with
 # two threads, and with a 1 MiB buffer (temporary files and a multi-way merge). Each preloaded
 # result must be byte-identical to the plain one.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # sqlite3 on a fresh database file: a table of 200k rows made by a recursive CTE, an index,
 # aggregates, a join and an update. Outputs of the plain and the preloaded run must match.
 # usage: sqlite3.sh PATH/TO/libslub.so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // merge_linux_dataset: creates every named cache of a real Linux 6.18 machine
 // (tests/data/linux-6.18-slab-caches.csv) with the fields the dataset carries, and compares
 // which caches slub merges with what that kernel merged (the merged_into column).

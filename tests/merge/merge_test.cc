@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cache merging rules (the kernel's find_mergeable), aliases and reference counts.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SLUB_NOMERGE=1 (the kernel's slub_nomerge) turns merging off.
 #include <gtest/gtest.h>
 

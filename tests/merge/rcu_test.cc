@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SLAB_TYPESAFE_BY_RCU: readers inside rcu_read_lock() keep reading objects that a writer frees
 // and reallocates at full speed, while whole slabs are emptied and shrunk and other memory is
 // churned to reuse freed pages. Every object a reader sees must still be of this type

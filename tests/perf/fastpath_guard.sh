@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fastpath_guard.sh: the fast-path guard. Counts, with valgrind's callgrind, the instructions
 # of one malloc and one free on the fast path (the inclusive cost of the preloaded library's
 # malloc and free inside callgrind_pair's loop of malloc(SIZE)+free pairs, (I(2N) - I(N)) / N

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slabinfo on a real program running with LD_PRELOAD=libslub.so (test_prog.c): the numbers it
 // shows match the program's known allocations, the commands work, the area goes away at exit,
 // and the area of a killed program is reported stale and removed.

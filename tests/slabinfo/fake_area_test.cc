@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slabinfo against a statistics area this test writes itself (in a private directory given
 // by SLABINFO_SHM_DIR), with a thread that answers the command protocol as a program would.
 // Checks every display against numbers chosen here, the commands, the no-answer path, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The /proc/slabinfo 2.1 parser (tools/slabinfo-src/procfs_parse.h) on a real Linux 6.18 file.
 #include "procfs_parse.h"
 

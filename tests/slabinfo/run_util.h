@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the slabinfo tests: run a command with a time limit and capture its output,
 // start a program in the background, wait for conditions with a deadline.
 #ifndef SLABINFO_TESTS_RUN_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The program slabinfo's end-to-end test inspects. Run with LD_PRELOAD=libslub.so; it is not
  * linked with slub and finds the cache API with dlsym. It keeps exactly 1000 live objects in a
  * cache "slabinfo_test_obj" of 200-byte objects (plus an alias "slabinfo_test_alias" that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The per-CPU layer and the partial lists: fast paths, remote frees adopting full slabs,
 // min_partial, flushing against concurrent fast paths, virtual CPUs.
 #include <gtest/gtest.h>

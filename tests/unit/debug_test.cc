@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The debug mode: corrupt one thing on purpose, validate, expect an exact error count (as the
 // kernel's lib/tests/slub_kunit.c does); bad frees are reported and change nothing.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pal/elf: function names from .symtab (static functions too) and lines from .debug_line, for
 // this test program itself (built with -g, without -rdynamic); and a truncated or corrupt ELF
 // image or file gives no name and no fault (the image is a heap copy of exactly its size, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SLUB_FREELIST_RANDOM=1 (the kernel's CONFIG_SLAB_FREELIST_RANDOM): the objects of a new slab
 // are handed out in a random order, each exactly once.
 #include <gtest/gtest.h>

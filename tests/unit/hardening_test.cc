@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hardening with debug off: encoded free pointers, a forged free pointer caught rather than
 // followed, double frees and pointers the page map can tell are bad rejected with one line,
 // SLUB_STRICT=1 aborting instead, and malloc under RLIMIT_AS failing cleanly and recovering.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SLUB_DEBUG applied to kmalloc caches at start-up, through the environment, as a user would:
 // the requested size is kept, so a write past it into the class's slack is caught.
 #include <gtest/gtest.h>

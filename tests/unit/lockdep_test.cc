@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The lock checker (base/lock_rank.h, pal/lockdep.cc), in builds with SLUB_LOCKDEP: a lock
 // taken against the order of the classes, a second lock of one class without lock_nest, a lock
 // taken twice and a lock released without being held each abort, naming the locks and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NUMA: placement, node-local frees, the get_any_partial fallback order and
 // remote_node_defrag_ratio, kmem_cache_alloc_node, per-node counts, and (without a virtual
 // topology) the real topology from hwloc and the real placement of pages read back with

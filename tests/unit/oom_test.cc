@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // When the page allocator refuses memory: slabs fall back to the minimal order
 // (ORDER_FALLBACK), allocation fails cleanly with ENOMEM, and everything works again after.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A plain malloc and free, for options_test to run with LD_PRELOAD=libslub.so: SLUB_REPORT is
  * read by libslub.so's exit-time report only. */
 #include <stdlib.h>

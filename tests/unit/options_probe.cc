@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // options_probe: the child that options_test runs with one SLUB_* variable set, to see what the
 // allocator made of it. Linked with libslub.a. stdout gets the answer of the one mode asked
 // for; stderr is left to the allocator (its messages are what the test counts).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The options table (pal/options.cc): its parser on its own, then every option with a wrong
 // value in a child process (options_probe, linked with libslub.a): exactly one line on stderr,
 // naming the variable, the value and what is accepted, and the default kept, in the table and,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Slab sizing follows the kernel's formulas; expected values are the kernel's own
 // (calculate_order with 4 KiB pages and slub_max_order 3, min_partial, cpu_partial).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Page map and page allocator: O(1) descriptor lookup, buddy splitting and coalescing,
 // alignment of runs, huge blocks, purging.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Signal handlers that allocate while their thread is inside an allocator slow path (which
 // holds locks) must neither deadlock nor corrupt: the nested allocation is served from a
 // private mapping and the nested free is deferred to the end of the outer call.

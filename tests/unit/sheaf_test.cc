@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sheaves and barns (slub/slub.cc, core/kmem_cache.h) on virtual CPUs: the paths between the
 // main sheaf and the slabs, each asserted without kmem_cache_shrink (which flushes everything
 // and would hide a path that never gives memory back), and the same workload in the classic

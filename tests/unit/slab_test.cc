@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The SLAB clone (src/slab): every queue rule of the kernel's mm/slab.c that the clone follows
 // (docs/SLAB.md, "What is cloned" and "Queue formulas"), checked with exact numbers computed
 // from the kernel's formulas: tunables and geometry, refills and flushes in batches, alien

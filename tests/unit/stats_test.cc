@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Statistics: the kernel's counters add up, and the statistics area another process reads
 // (/dev/shm/slub.<pid>) shows the same numbers and answers commands.
 #include <fcntl.h>

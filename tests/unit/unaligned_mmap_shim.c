@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Preloaded by the unit.unaligned_mmap tests: large anonymous mappings land 4 KiB past a 2 MiB
 // boundary, as on kernels before 6.7 (Debian 12's 6.1, CI's), which do not align them on 2 MiB
 // by themselves. This machine's kernel does, and hid failures that only CI saw.

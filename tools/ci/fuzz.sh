@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/ci/fuzz.sh: builds the libFuzzer targets of tests/fuzz with clang into build-fuzz/ and
 # runs each for a bounded time on a copy of its seed corpus (tests/fuzz/corpus/<target>/; the
 # copy may grow, the repository's corpus does not). Run by `tools/slub test` after the normal

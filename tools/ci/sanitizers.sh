@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/ci/sanitizers.sh: the allocator's own tests (tests/unit, tests/func, tests/merge: the
 # ones linked with libslub.a) built and run under ThreadSanitizer, UndefinedBehaviorSanitizer
 # and the lock checker (a Debug build: SLUB_LOCKDEP, src/base/lock_rank.h), each in its own

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/ci/soak-short.sh: the short soak that `tools/slub test` runs (the full one is
 # tools/soak.sh; docs/RELIABILITY.md). Builds bench/soak in its own folder (build-ci/soak,
 # Release, tests off), then:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Access to a program's statistics area, /dev/shm/slub.<pid> (include/slub/stats.h): mapping,
 // consistent copies under the seqlock, the command protocol, and the list of areas.
 #ifndef SLABINFO_AREA_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Parser for the /proc/slabinfo "version: 2.1" text (the kernel's, and `slabinfo PID --proc`).
 // Header-only; used by the slabinfo tests on both.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slabinfo: the kernel's tools/mm/slabinfo for programs running with libslub.so.
 //
 // It reads the statistics area a program exports (/dev/shm/slub.<pid>, include/slub/stats.h)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program built against an installed slub (tests/install/install_test.sh builds it with the
  * CMake package and with pkg-config, against libslub.so and libslub.a): a cache, objects
  * allocated, written, checked and freed, the prefixed malloc, and the library's version against

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C++ interface (slub/slub.hpp) of an installed slub: a typed cache and its RAII handles.
 // Prints "consumer_cxx: ok ..." and exits 0.
 #include <slub/slub.hpp>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* buggy: small programs with one memory bug each, for the debug mode (SLUB_DEBUG) of slub.
  *
  *   usage: buggy MODE      (run with LD_PRELOAD=libslub.so SLUB_DEBUG=FZPU)

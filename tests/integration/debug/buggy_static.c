@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* buggy_static: memory bugs in static functions of a program built without -rdynamic, so that
  * nothing of it is exported and dladdr names none of its functions: the debug reports must
  * name them from the program's own symbol table, and give file:line from its line table

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The debug mode (SLUB_DEBUG) on real buggy programs: each mode of `buggy` (buggy.c, built with
 # -O0 -g -rdynamic -fno-builtin and not linked against slub) commits one memory bug; under
 # LD_PRELOAD=libslub.so SLUB_DEBUG=FZPU the allocator must print one kernel-style report

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Debug reports name a program's own functions, static ones too, with file:line: buggy_static
 # (buggy_static.c, built with -O0 -g and WITHOUT -rdynamic, so dladdr names none of its
 # functions) commits its bugs in static functions under LD_PRELOAD=libslub.so SLUB_DEBUG=FZPU.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 set terminal pngcairo size 900,560 enhanced font 'sans,10'
 set grid
 set key top left
