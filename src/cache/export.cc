@@ -244,7 +244,9 @@ void export_start() {
   // The mapping may be longer than the file; only backed records are ever touched. Under a
   // tight RLIMIT_AS it holds fewer caches.
   g_map_bytes = os::reservation_size(align_up(sizeof(slub_shm), kPageSize), size_t{64} << 10, 64);
+  // Records stop at caches[SLUB_SHM_MAX_CACHES]: past it the mapping is the reply region.
   g_map_caches = (g_map_bytes - kHeaderBytes) / sizeof(slub_shm_cache);
+  if (g_map_caches > SLUB_SHM_MAX_CACHES) g_map_caches = SLUB_SHM_MAX_CACHES;
   g_shm_fd = fd;
   g_backed_caches = 0;
   g_reply_backed = false;

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include <slub/stats.h>
+
 #include "procfs_parse.h"
 #include "run_util.h"
 
@@ -30,9 +32,10 @@ RunResult slabinfo(std::vector<std::string> args) {
   return run(args, kToolEnv, 20);
 }
 
-bool start_prog(Background& prog, const std::string& slub_debug = "") {
+bool start_prog(Background& prog, const std::string& slub_debug = "", int extra_caches = 0) {
   std::map<std::string, std::string> env = {{"LD_PRELOAD", SLUB_SO}};
   if (!slub_debug.empty()) env["SLUB_DEBUG"] = slub_debug;
+  if (extra_caches > 0) env["SLABINFO_TEST_EXTRA_CACHES"] = std::to_string(extra_caches);
   if (!prog.start({SLABINFO_TEST_PROG}, env)) return false;
   return prog.wait_line("ready", 10);
 }
@@ -296,6 +299,28 @@ TEST(SlabinfoEndToEnd, AllocAndFreeCalls) {
   // The program is unharmed: it still validates and exits normally.
   r = slabinfo({p, "-v", "slabinfo_test_obj"});
   EXPECT_EQ(r.out, "validate: slabinfo_test_obj: 0 errors\n") << r.err;
+  const int status = prog.stop(SIGTERM, 5);
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// More caches than the area has records (SLUB_SHM_MAX_CACHES, 1024: 1000 more caches and the
+// ~60 malloc classes): the records stop at the last one and the reply region after them keeps
+// the answer whole (the records once ran on into it). Not many more: the CPU areas hold the
+// slots of about 1100 caches.
+TEST(SlabinfoEndToEnd, AllocCallsWithMoreCachesThanRecords) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj", 1000))
+      << "test program did not print 'ready'";
+  const pid_t pid = prog.pid();
+  const std::string p = std::to_string(pid);
+  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
+      << area(pid) << " did not appear within 5 s";
+  for (int round = 0; round < 3; ++round) {  // each command publishes the records again
+    const auto r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(calls_count(r.out, "slabinfo_test_make_objects"), 1000) << r.out;
+    EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  }
   const int status = prog.stop(SIGTERM, 5);
   EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }

@@ -7,7 +7,9 @@
  * for at most 60 s. The objects are allocated by slabinfo_test_make_objects, and 100 more
  * objects are allocated and freed by slabinfo_test_churn: run with SLUB_DEBUG=U,slabinfo_test_obj
  * (the cache then tracks its callers and no longer merges the alias), slabinfo's alloc_calls
- * and free_calls name those functions (linked with -rdynamic, so that dladdr finds them). */
+ * and free_calls name those functions (linked with -rdynamic, so that dladdr finds them).
+ * SLABINFO_TEST_EXTRA_CACHES=N creates N more caches after those (unmerged, empty), to fill the
+ * statistics area's records. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
@@ -75,6 +77,15 @@ int main(void) {
     blocks[i] = malloc(3000);
     if (blocks[i] == NULL) return 1;
     memset(blocks[i], 0xcd, 3000);
+  }
+  const char* extra = getenv("SLABINFO_TEST_EXTRA_CACHES");
+  for (int i = 0, n = extra != NULL ? atoi(extra) : 0; i < n; i++) {
+    char name[48];
+    snprintf(name, sizeof name, "slabinfo_test_extra_%d", i);
+    if (create(name, 64, 0, 0x00001000UL /* SLAB_NO_MERGE */, NULL) == NULL) {
+      perror("test_prog: kmem_cache_create");
+      return 1;
+    }
   }
   printf("ready\n");
   fflush(stdout);
