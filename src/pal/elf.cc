@@ -265,12 +265,17 @@ bool read_entry_table(Cursor& c, bool offset64, const Strings& strs, uint64_t wa
     forms[i] = c.uleb();
   }
   const uint64_t count = c.uleb();
+  // Every entry takes at least a byte: a larger count (or entries of no bytes, nformat 0) is a
+  // corrupt table, not one to loop over up to 2^64 times.
+  if (!c.ok || count > static_cast<uint64_t>(c.end - c.p)) return false;
   for (uint64_t e = 0; e < count && c.ok; ++e) {
+    const unsigned char* const start = c.p;
     for (unsigned i = 0; i < nformat; ++i) {
       const char* path = nullptr;
       if (!read_form(c, forms[i], offset64, strs, &path)) return false;
       if (e == want && types[i] == DW_LNCT_path && path != nullptr) *found = path;
     }
+    if (c.p == start) return false;
   }
   return c.ok;
 }
@@ -661,14 +666,21 @@ void find_line(const Image& im, uint64_t vaddr, uint64_t lo, ElfWhere* out) {
 
 // ---- mapping files -------------------------------------------------------------------------
 
+// errno is kept: a report (or a free that names its caller) must not change the program's.
+// O_NONBLOCK: a FIFO at the path must not block the report.
 bool map_file(const char* path, const unsigned char** image, size_t* len) {
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  const int saved = errno;
+  const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    errno = saved;
+    return false;
+  }
   struct stat st;
   void* p = MAP_FAILED;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
     p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
+  errno = saved;
   if (p == MAP_FAILED) return false;
   *image = static_cast<const unsigned char*>(p);
   *len = static_cast<size_t>(st.st_size);

@@ -7,8 +7,10 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <link.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -169,6 +171,18 @@ TEST(Elf, TruncatedImageGivesNoName) {
   EXPECT_FALSE(slub::os::elf_lookup_file("/proc/self", vaddr, true, &w));  // a directory
 }
 
+// A lookup that cannot open or map its file leaves errno as it was: names are looked up inside
+// free() and reports, which must not change the program's errno (ENOENT leaked once).
+TEST(Elf, FailedLookupKeepsErrno) {
+  slub::os::ElfWhere w;
+  errno = EDOM;
+  EXPECT_FALSE(slub::os::elf_lookup_file("/nonexistent/slub-elf", target_vaddr(), true, &w));
+  EXPECT_EQ(errno, EDOM);
+  errno = EDOM;
+  EXPECT_FALSE(slub::os::elf_lookup_file("/proc/self", target_vaddr(), true, &w));
+  EXPECT_EQ(errno, EDOM);
+}
+
 TEST(Elf, CorruptHeadersGiveNoName) {
   const auto img = self_image();
   const uint64_t vaddr = target_vaddr();
@@ -230,6 +244,51 @@ TEST(Elf, RandomCorruptionNeverFaults) {
     EXPECT_TRUE(slub::os::elf_lookup(copy.data(), copy.size(), vaddr, true, &w));  // .symtab intact
   }
   RecordProperty("named_after_corruption", named);
+}
+
+// A DWARF 5 directory table of no entry formats and a count near 2^64: its entries take no
+// bytes, so a reader that believed the count looped for ever inside the report (at -O0, as in
+// the lock checker's Debug build; an optimizer drops the empty loop). Every unit of the test's
+// .debug_line gets such a table; the lookup runs in a child with an alarm, so that the old loop
+// fails the test instead of hanging it.
+TEST(Elf, HugeEntryCountOfNoFormatsIsRejected) {
+  auto img = self_image();
+  const uint64_t vaddr = target_vaddr();
+  size_t off = 0, size = 0;
+  ASSERT_TRUE(section_range(img, ".debug_line", &off, &size));
+  int changed = 0;
+  for (size_t u = off; u + 4 <= off + size;) {
+    uint32_t len;
+    memcpy(&len, &img[u], 4);
+    if (len >= 0xfffffff0u || u + 4 + len > off + size) break;
+    uint16_t version;
+    memcpy(&version, &img[u + 4], 2);
+    const size_t opcode_base_at = u + 4 + 2 + 1 + 1 + 4 + 5;
+    if (version == 5 && opcode_base_at < u + 4 + len) {
+      const size_t fmt_count_at = opcode_base_at + img[opcode_base_at];  // after the lengths
+      if (fmt_count_at + 11 <= u + 4 + len) {
+        img[fmt_count_at] = 0;                                      // no entry formats
+        for (int i = 1; i <= 9; ++i) img[fmt_count_at + i] = 0xff;  // count: 9 bytes of 7 bits
+        img[fmt_count_at + 10] = 0x7f;
+        ++changed;
+      }
+    }
+    u += 4 + len;
+  }
+  ASSERT_GT(changed, 0) << "no DWARF 5 line table in the test program";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(10);
+    slub::os::ElfWhere w;
+    const bool named = slub::os::elf_lookup(img.data(), img.size(), vaddr, true, &w);
+    // Still the function (from .symtab); its line table names no file any more.
+    _exit(named && strstr(w.name, "static_target") != nullptr ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status)) << "the lookup did not end (signal " << WTERMSIG(status) << ")";
+  if (WIFEXITED(status)) EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
