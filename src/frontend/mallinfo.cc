@@ -45,7 +45,10 @@ struct Info {
 
 void gather(Info* i) {
   cache_totals(&i->t);  // starts the allocator if needed
-  i->ps = PageAlloc::stats();
+  {
+    ReentryGuard guard;  // the page allocator's lock: a signal handler's malloc is a nested one
+    i->ps = PageAlloc::stats();
+  }
   const CacheTotals& t = i->t;
   const PageAllocStats& ps = i->ps;
   struct slub_mallinfo2& m = i->m;
@@ -94,7 +97,11 @@ class XmlOut {
 void heap_xml(XmlOut& out, int node) {
   NodeFree nf;
   cache_node_free(node, &nf);
-  const PageAllocNodeStats ns = PageAlloc::node_stats(node);
+  PageAllocNodeStats ns;
+  {
+    ReentryGuard guard;  // as in gather
+    ns = PageAlloc::node_stats(node);
+  }
   out.add("<heap nr=\"%d\">\n<sizes>\n", node);
   for (int i = 0; i < nf.n; ++i)
     out.add("  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n", nf.bucket[i].size,
@@ -118,6 +125,11 @@ int clamp_int(size_t v) {
   return v > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(v);
 }
 
+// Pages given back with madvise so far (under a guard: the page allocator's lock).
+size_t purged_pages() {
+  ReentryGuard guard;
+  return PageAlloc::stats().purged_pages;
+}
 }  // namespace
 
 }  // namespace slub::fe
@@ -147,10 +159,17 @@ struct mallinfo slub_mallinfo_int() {
   return r;
 }
 
+// 1 when pages went back to the OS during the call: by the purge below, or already by the
+// page allocator's own budget while the shrink freed slabs.
 SLUB_EXPORT int slub_malloc_trim(size_t pad) {
   ensure_init();
-  cache_shrink_all();  // the empty slabs' pages become free resident pages
-  return PageAlloc::purge_dirty(pad / kPageSize) != 0 ? 1 : 0;
+  const size_t purged_before = fe::purged_pages();
+  cache_shrink_all();  // the empty slabs' pages become free resident pages (its own guard)
+  {
+    ReentryGuard guard;  // as in gather
+    PageAlloc::purge_dirty(pad / kPageSize);
+  }
+  return fe::purged_pages() != purged_before ? 1 : 0;
 }
 
 SLUB_EXPORT void slub_malloc_stats(void) {
