@@ -88,8 +88,11 @@ decode_frame() {
   fi
   path=${FOUND[$name]}
   [[ -n "$path" ]] || return 0
+  # (A plain variable: an array subscript inside $(( )) would be expanded again as arithmetic,
+  # so a report's object name could run commands.)
+  local base=${BASE[$name]:-0}
   # A return address: the call is the byte before it.
-  out=$(addr2line -f -i -C -e "$path" "$(printf '0x%x' $((0x$off + BASE[$name] - 1)))" 2>/dev/null) ||
+  out=$(addr2line -f -i -C -e "$path" "$(printf '0x%x' $((0x$off + base - 1)))" 2>/dev/null) ||
     return 0
   while IFS= read -r func && IFS= read -r loc; do
     loc=${loc%% (discriminator*}
@@ -106,7 +109,8 @@ decode_frame() {
   DECODED=$text
 }
 
-FRAME='0x[0-9a-f]+ \[([^]+ ]+)\+0x([0-9a-f]+)\]'
+# The object's name may hold '+' (libstdc++.so.6): the offset is after the last "+0x".
+FRAME='0x[0-9a-f]+ \[([^] ]+)\+0x([0-9a-f]+)\]'
 while IFS= read -r line || [[ -n "$line" ]]; do
   done_part=""
   rest=$line

@@ -140,6 +140,24 @@ if run stripped stripped/slub_debug_buggy_static both &&
   fi
 fi
 
+# A frame of an object whose name holds '+' (libstdc++.so.6): named from its dynamic symbols,
+# at the offset after the last "+0x" (the frame pattern once stopped at the first '+').
+STDCXX=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}' || true)
+SYM_OFF=""
+[[ -n "$STDCXX" ]] &&
+  SYM_OFF=$(nm -D --defined-only "$STDCXX" 2>/dev/null | awk '$2 == "T" {print $1; exit}' || true)
+if [[ -z "$SYM_OFF" ]]; then
+  echo "skip: stdcxx_frame: no libstdc++.so.6 with dynamic symbols"
+else
+  printf ' 0x7f0000001000 [libstdc++.so.6+0x%x]\n' $((0x$SYM_OFF + 1)) >stdcxx.err
+  bash "$SLUB_TOOL" decode <stdcxx.err >stdcxx_decoded.err 2>&1 || true
+  if grep -q '^ 0x7f0000001000 ' stdcxx_decoded.err || ! grep -q '\[libstdc++\.so\.6+0x' stdcxx_decoded.err; then
+    bad stdcxx_frame "tools/slub decode left a libstdc++.so.6 frame unnamed" stdcxx_decoded.err
+  else
+    echo "ok: stdcxx_frame: a frame of libstdc++.so.6 is named"
+  fi
+fi
+
 # Bad input to decode: a clear one-line error.
 if bash "$SLUB_TOOL" decode "$TMP/no-such-object" </dev/null >/dev/null 2>decode_bad.err ||
   ! grep -q "^slub decode: no such file or directory" decode_bad.err; then
