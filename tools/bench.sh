@@ -140,8 +140,12 @@ if [[ $MODE == callgrind ]]; then
   [[ " ${ACTIVE[*]} " == *" slub "* ]] && RUNS+=(slub-rseq)
   for a in "${RUNS[@]}"; do
     counts=()
+    # SLUB_FLUSHER=0, as in tests/perf/fastpath_guard.sh: no service thread, which a slow run
+    # (a loaded machine) would start after its first second, and glibc aborts a thread it
+    # cannot register with rseq, which it never can under valgrind.
     alloc=$a extra=()
-    [[ $a == slub-rseq ]] && alloc=slub extra=(SLUB_RSEQ_EMULATE=1)
+    [[ $a == slub ]] && extra=(SLUB_FLUSHER=0)
+    [[ $a == slub-rseq ]] && alloc=slub extra=(SLUB_RSEQ_EMULATE=1 SLUB_FLUSHER=0)
     for n in "$PAIRS" $((2 * PAIRS)); do
       cg=$RAW/callgrind.$a.$n.out
       rm -f "$cg"
