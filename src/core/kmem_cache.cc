@@ -300,7 +300,13 @@ bool kmem_cache_open(KmemCache* s, const char* name, size_t size, size_t align, 
   }
 
   const long slot = alloc_area_slot(sizeof(KmemCacheCpu));
-  if (slot < 0) return false;
+  if (slot < 0) {  // every cache has a slot in every CPU's area: the areas are full
+    os::print(
+        "slub: kmem_cache_create(%s): no room for its per-CPU slot (%zu KiB a CPU, "
+        "full with the caches open)\n",
+        s->name, cpu_area_size() >> 10);
+    return false;
+  }
   s->cpu_off = static_cast<uint32_t>(slot);
   s->has_cpu_slot = true;
   s->tag = os::random_u64() | 1;  // never 0, what an allocation leaves

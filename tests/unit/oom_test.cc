@@ -3,7 +3,13 @@
 // (ORDER_FALLBACK), allocation fails cleanly with ENOMEM, and everything works again after.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include <slub/slub.h>
@@ -103,4 +109,50 @@ TEST(Oom, FailedCreateLeavesOtherCachesSlotsAlone) {
   slub_free(b);
   slub_free(warm);
   EXPECT_EQ(kmem_cache_destroy(c), 0);
+}
+
+// Caches until every CPU area is full (each open cache has a slot in each) or the indices run
+// out: the one that finds no room fails with ENOMEM and one line that says why (a full area
+// failed silently once), and the caches already open still work. In a child, so that this process's
+// areas stay as they were.
+TEST(Oom, FullCpuAreasFailCreateWithOneLine) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    kmem_cache* first = nullptr;
+    for (int i = 0; i < 4096; ++i) {
+      char name[32];
+      snprintf(name, sizeof name, "area-filler-%d", i);
+      errno = 0;
+      kmem_cache* c = kmem_cache_create(name, 64, 0, SLAB_NO_MERGE, nullptr);
+      if (c == nullptr) {
+        if (errno != ENOMEM) _exit(3);
+        void* p = kmem_cache_alloc(first);  // an open cache is unharmed
+        if (p == nullptr) _exit(4);
+        kmem_cache_free(first, p);
+        _exit(i > 500 ? 0 : 5);  // a few hundred caches fit
+      }
+      if (first == nullptr) first = c;
+    }
+    _exit(6);  // never full
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << err;
+  // Which limit comes first: with sheaves (a slot and a sheaf per cache) the areas; without
+  // them (SLUB_SHEAVES=0, 384 bytes a cache) the 2047 cache indices.
+  EXPECT_TRUE(err.find("): no room for its per-CPU slot (") != std::string::npos ||
+              err.find("caches already") != std::string::npos)
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 }
