@@ -14,7 +14,7 @@
 #     integration and slabinfo tests): a sanitizer's runtime intercepts malloc itself, and a
 #     preloaded allocator does not combine with it. Their executables are not even built.
 #   - the benchmarks (SLUB_BUILD_BENCH=OFF).
-# Under TSan two gtest cases and one ctest entry are left out as well (TSAN_SKIP and
+# Under TSan a few gtest cases and one ctest entry are left out as well (TSAN_SKIP and
 # TSAN_EXCLUDE below, with the reasons).
 set -euo pipefail
 
@@ -40,7 +40,9 @@ EXCLUDE='preload|integration|unaligned_mmap'
 #   Hardening.AHugeFirstRequestStartsTheAllocator: forks and sets RLIMIT_AS, as the second.
 #   DebugFork.ForkWhileAnotherThreadReportsAndTracks: forks 200 times while a second thread runs;
 #     each child's slow paths may start its own service thread, as in the first.
-TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers:Stats.AForkChildMakesItsAreaAfterItsFirstSecond:Hardening.AHugeFirstRequestStartsTheAllocator:DebugFork.ForkWhileAnotherThreadReportsAndTracks'
+#   Oom.FullCpuAreasFailCreateWithOneLine: fills the CPU areas in a child, whose cache creations
+#     may start its service thread, as in the first.
+TSAN_SKIP='StressFork.ForkWhileOtherThreadsAllocate:Hardening.OutOfAddressSpaceFailsCleanlyAndRecovers:Stats.AForkChildMakesItsAreaAfterItsFirstSecond:Hardening.AHugeFirstRequestStartsTheAllocator:DebugFork.ForkWhileAnotherThreadReportsAndTracks:Oom.FullCpuAreasFailCreateWithOneLine'
 # ctest entries left out under TSan only, for time (the stage must stay within ~6 minutes on a
 # 2-core machine):
 #   func.debug_fzpu.malloc_api_test: the malloc API tests again with every debug check; they
