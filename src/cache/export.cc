@@ -40,8 +40,8 @@ constinit int g_shm_pid = 0;
 constinit int g_shm_fd = -1;
 constinit size_t g_map_bytes = 0;   // mapped (the file may be shorter: only backed parts are used)
 constinit size_t g_map_caches = 0;  // cache records the mapping can hold
-constinit size_t g_backed_caches = 0;  // cache records the file has real pages for
-constinit bool g_tried = false;        // export_start ran (made an area or gave up)
+constinit size_t g_backed_caches = 0;   // cache records the file has real pages for
+constinit bool g_tried = false;         // export_start ran (made an area or gave up)
 constinit bool g_reply_backed = false;  // the reply region has real pages
 
 constexpr size_t kHeaderBytes = offsetof(slub_shm, caches);
