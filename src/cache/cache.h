@@ -99,6 +99,17 @@ void cache_queue_info(KmemCache* s, kmem_cache_queue_info* info);
 // Per-node counts.
 void cache_node_info(const KmemCache* s, int node, kmem_cache_node_info* info);
 
+// Calls fn(s) for every cache, g_slab_mutex held, inside a ReentryGuard (a signal handler's
+// malloc meanwhile is a nested one, never a wait for a lock this thread holds).
+template <typename F>
+void for_each_cache(F fn) {
+  ensure_init();
+  ReentryGuard guard;
+  LockGuard g(g_slab_mutex);
+  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next)
+    fn(list_entry<KmemCache, &KmemCache::list>(h));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sums over every cache, for glibc's mallinfo2, malloc_stats and malloc_info (cache/totals.cc;
 // docs/MALLINFO.md maps them to glibc's fields). Gathered under g_slab_mutex inside a

@@ -12,16 +12,6 @@ size_t slab_bytes_of(const kmem_cache_info& info) {
   return kPageSize << info.order;
 }
 
-// Calls fn(s) for every cache, g_slab_mutex held, inside a ReentryGuard (a signal handler's
-// malloc meanwhile is a nested one, never a wait for a lock this thread holds).
-template <typename F>
-void for_each_cache(F fn) {
-  ensure_init();
-  ReentryGuard guard;
-  LockGuard g(g_slab_mutex);
-  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next)
-    fn(list_entry<KmemCache, &KmemCache::list>(h));
-}
 }  // namespace
 
 void cache_totals(CacheTotals* t) {

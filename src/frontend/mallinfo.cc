@@ -189,16 +189,13 @@ SLUB_EXPORT void slub_malloc_stats(void) {
   os::print("metadata bytes   = %10zu\n", meta::bytes_in_use());
   // The caches with slabs: active objects count those parked per CPU, as slabinfo's do.
   os::print("%-24s %8s %10s %10s %8s\n", "cache", "objsize", "active", "total", "slabs");
-  ReentryGuard guard;
-  LockGuard g(g_slab_mutex);
-  for (ListHead* h = g_cache_list.next; h != &g_cache_list; h = h->next) {
-    KmemCache* s = list_entry<KmemCache, &KmemCache::list>(h);
+  for_each_cache([](KmemCache* s) {
     kmem_cache_info info;
     cache_get_info(s, &info);
-    if (info.nr_slabs == 0) continue;
+    if (info.nr_slabs == 0) return;
     os::print("%-24s %8zu %10zu %10zu %8zu\n", info.name, info.object_size, info.active_objs,
               info.total_objs, info.nr_slabs);
-  }
+  });
 }
 
 SLUB_EXPORT int slub_malloc_info(int options, FILE* fp) {
