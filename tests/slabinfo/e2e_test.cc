@@ -32,12 +32,17 @@ RunResult slabinfo(std::vector<std::string> args) {
   return run(args, kToolEnv, 20);
 }
 
-bool start_prog(Background& prog, const std::string& slub_debug = "", int extra_caches = 0) {
+// Starts the test program and waits for its statistics area (its first second).
+testing::AssertionResult start_prog(Background& prog, const std::string& slub_debug = "",
+                                    int extra_caches = 0) {
   std::map<std::string, std::string> env = {{"LD_PRELOAD", SLUB_SO}};
   if (!slub_debug.empty()) env["SLUB_DEBUG"] = slub_debug;
   if (extra_caches > 0) env["SLABINFO_TEST_EXTRA_CACHES"] = std::to_string(extra_caches);
-  if (!prog.start({SLABINFO_TEST_PROG}, env)) return false;
-  return prog.wait_line("ready", 10);
+  if (!prog.start({SLABINFO_TEST_PROG}, env) || !prog.wait_line("ready", 10))
+    return testing::AssertionFailure();
+  if (!wait_until([&] { return file_exists(area(prog.pid())); }, 5))
+    return testing::AssertionFailure() << area(prog.pid()) << " did not appear within 5 s";
+  return testing::AssertionSuccess();
 }
 
 // The count of the first line of an alloc_calls/free_calls text naming `func`, or -1.
@@ -67,11 +72,9 @@ uint64_t counter_in_report(const std::string& report, const std::string& name) {
 
 TEST(SlabinfoEndToEnd, RealProgram) {
   Background prog;
-  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  ASSERT_TRUE(start_prog(prog));
   const pid_t pid = prog.pid();
   const std::string p = std::to_string(pid);
-  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
-      << area(pid) << " did not appear within 5 s";
 
   // --json: the snapshot, fresh.
   auto r = slabinfo({p, "--json"});
@@ -182,11 +185,9 @@ TEST(SlabinfoEndToEnd, RealProgram) {
 // cache does not track calls), 2 usage error; and one line on stderr for each failure.
 TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
   Background prog;
-  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  ASSERT_TRUE(start_prog(prog));
   const pid_t pid = prog.pid();
   const std::string p = std::to_string(pid);
-  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
-      << area(pid) << " did not appear within 5 s";
 
   auto r = slabinfo({"--help"});
   EXPECT_EQ(r.rc, 0) << r.err;
@@ -246,11 +247,9 @@ TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
 // frees 100 in slabinfo_test_churn.
 TEST(SlabinfoEndToEnd, AllocAndFreeCalls) {
   Background prog;
-  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj")) << "test program did not print 'ready'";
+  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj"));
   const pid_t pid = prog.pid();
   const std::string p = std::to_string(pid);
-  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
-      << area(pid) << " did not appear within 5 s";
 
   auto r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -309,12 +308,9 @@ TEST(SlabinfoEndToEnd, AllocAndFreeCalls) {
 // slots of about 1100 caches.
 TEST(SlabinfoEndToEnd, AllocCallsWithMoreCachesThanRecords) {
   Background prog;
-  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj", 1000))
-      << "test program did not print 'ready'";
+  ASSERT_TRUE(start_prog(prog, "U,slabinfo_test_obj", 1000));
   const pid_t pid = prog.pid();
   const std::string p = std::to_string(pid);
-  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
-      << area(pid) << " did not appear within 5 s";
   for (int round = 0; round < 3; ++round) {  // each command publishes the records again
     const auto r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -327,10 +323,8 @@ TEST(SlabinfoEndToEnd, AllocCallsWithMoreCachesThanRecords) {
 
 TEST(SlabinfoEndToEnd, KilledProgramLeavesStaleArea) {
   Background prog;
-  ASSERT_TRUE(start_prog(prog)) << "test program did not print 'ready'";
+  ASSERT_TRUE(start_prog(prog));
   const pid_t pid = prog.pid();
-  ASSERT_TRUE(wait_until([&] { return file_exists(area(pid)); }, 5))
-      << area(pid) << " did not appear within 5 s";
   ASSERT_NE(prog.stop(SIGKILL, 5), -1);
   // A SIGKILLed program cannot remove its area. (The flusher of any slub program that starts
   // meanwhile, e.g. a test running in parallel, removes stale areas too: then there is nothing
