@@ -10,6 +10,7 @@
 #define SLUB_SLUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <slub/version.h> /* SLUB_VERSION_MAJOR, _MINOR, _PATCH, _STRING: these headers' version */
@@ -200,6 +201,23 @@ int slub_owns(const void* ptr);
 /* Nonzero if `ptr` is a live object of the KFENCE pool (SLUB_KFENCE, SLUB_KFENCE_SAMPLE): a
  * sampled allocation, alone on a page between guard pages (docs/DEBUGGING.md). */
 int slub_kfence_object(const void* ptr);
+/* The KFENCE pool's counters (the kernel's /sys/kernel/debug/kfence/stats; `tools/slabinfo
+ * --kfence` shows them with the live objects). */
+struct slub_kfence_stats {
+  int enabled;                   /* a pool exists: SLUB_KFENCE or SLUB_KFENCE_SAMPLE is set */
+  unsigned interval_ms;          /* SLUB_KFENCE (0 in the SLUB_KFENCE_SAMPLE mode) */
+  unsigned sample_every;         /* SLUB_KFENCE_SAMPLE */
+  unsigned objects;              /* the pool's slots (SLUB_KFENCE_NUM_OBJECTS) */
+  uint64_t allocated;            /* objects live now */
+  uint64_t allocations, frees;   /* since start-up */
+  uint64_t bugs;                 /* reports */
+  uint64_t skipped_incompatible; /* sampled but too large for a page, or an RCU cache */
+  uint64_t skipped_capacity;     /* sampled while every slot was in use */
+  uint64_t pool_bytes;           /* address space, guard pages included */
+  uint64_t resident_bytes;       /* object pages used so far (they stay resident) */
+  uint64_t meta_bytes;           /* the slots' descriptors */
+};
+void slub_kfence_get_stats(struct slub_kfence_stats* out);
 
 /* Virtual CPU mode: binds the calling thread to virtual CPU `vcpu` (0 .. SLUB_MAX_CPUS-1), or
  * unbinds it with -1. Bound threads use that CPU's per-CPU state whatever core they run on. */

@@ -472,6 +472,24 @@ SLUB_EXPORT int slub_node_distance(int a, int b) {
 SLUB_EXPORT int slub_kfence_object(const void* p) {
   return kfence::is_kfence_address(p) && kfence::ksize(p) != 0;
 }
+SLUB_EXPORT void slub_kfence_get_stats(slub_kfence_stats* out) {
+  kfence::Stats st;
+  kfence::stats(&st);
+  *out = {};
+  out->enabled = st.enabled;
+  out->interval_ms = st.interval_ms;
+  out->sample_every = st.sample_every;
+  out->objects = st.objects;
+  out->allocated = st.allocated;
+  out->allocations = st.allocs;
+  out->frees = st.frees;
+  out->bugs = st.bugs;
+  out->skipped_incompatible = st.skip_incompatible;
+  out->skipped_capacity = st.skip_capacity;
+  out->pool_bytes = st.pool_bytes;
+  out->resident_bytes = st.resident_bytes;
+  out->meta_bytes = st.meta_bytes;
+}
 SLUB_EXPORT int slub_node_of(const void* p) {
   PageDesc* d = PageMap::desc_of(p);
   if (d == nullptr || (d->kind != PageKind::kSlab && d->kind != PageKind::kLarge)) return -1;
