@@ -131,8 +131,9 @@ def so_of(alloc, build):
             "slub": os.path.join(build, "libslub.so")}[alloc]
 
 
-def base_env():
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+def base_env(drop=()):
+    """The runner's environment for a measured command, without LD_PRELOAD and drop."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and k not in drop}
     env.update(LC_ALL="C", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
     return env
 
@@ -149,6 +150,7 @@ class Suite:
         self.raw = os.path.join(args.out, "raw")
         self.tmp = os.path.join(args.out, "tmp")
         self.spawn = os.path.join(args.build, "bench", "suite", "suite_spawn")
+        self.drop_env = ()  # variables of the runner's environment the commands must not see
 
     def size(self, key):
         full, quick = SIZES[key]
@@ -278,8 +280,8 @@ def run_once(suite, w, threads, alloc, so, env, rnd, timeout):
             open(stdin_path or os.devnull, "rb") as inp:
         env_args = [f"--env={k}={v}" for k, v in env.items()]
         p = subprocess.Popen([suite.spawn] + env_args + [stat_path, so or "-"] + argv,
-                             stdin=inp, stdout=out, stderr=err, env=base_env(), cwd=suite.tmp,
-                             start_new_session=True)
+                             stdin=inp, stdout=out, stderr=err, env=base_env(suite.drop_env),
+                             cwd=suite.tmp, start_new_session=True)
         try:
             p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -603,7 +605,8 @@ def kfence_report(res, args, runners, failures):
     env = {a: " ".join(f"{k}={v}" for k, v in runners[a][1].items()) for a in (base, kf)}
 
     out = [f"### KFENCE overhead: slub-kfence (`{env[kf]}`) against slub (`{env[base]}`)\n"]
-    out.append(f"{args.rounds} rounds, the two interleaved. Time ratio: slub-kfence's median "
+    rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
+    out.append(f"{rounds}, the two interleaved. Time ratio: slub-kfence's median "
                "wall time / slub's (above 1: slower with KFENCE); same-round: the median over "
                "the rounds of the ratio of one round's two runs; RSS diff: slub-kfence's median "
                "peak RSS minus slub's.\n")
@@ -611,9 +614,10 @@ def kfence_report(res, args, runners, failures):
                          "same-round", "slub (MiB)", "slub-kfence (MiB)", "RSS diff (MiB)"],
                         rows, ["---", "---:"] + ["---:"] * 7))
     out.append("")
+    cells_word = "cell" if n_gm == 1 else "cells"
     fr = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     fm = lambda v: fmt_mib_diff(v) + ("" if v is None else " MiB")  # noqa: E731
-    out.append(f"- **Geomean time ratio** over {n_gm} cells: {fr(gm_time)} (same-round: "
+    out.append(f"- **Geomean time ratio** over {n_gm} {cells_word}: {fr(gm_time)} (same-round: "
                f"{fr(gm_same)}); target <= {KFENCE_TIME_TARGET:.2f}: {verdict(time_ok)}.")
     out.append(f"- **Peak RSS difference**: largest {fm(largest[0])}"
                f"{f' ({largest[1]})' if largest[1] else ''}, mean {fm(mean_diff)}; target "
@@ -1013,6 +1017,12 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     suite = Suite(args)
+    if args.kfence is not None:
+        # Only the variants' own settings: e.g. SLUB_KFENCE_SAMPLE (the test mode) left in the
+        # shell would change both runs.
+        suite.drop_env = [k for k in os.environ if k.startswith("SLUB_KFENCE")]
+        for k in suite.drop_env:
+            note(f"--kfence: {k} is not passed on to the runs")
     shutil.rmtree(suite.raw, ignore_errors=True)
     os.makedirs(suite.raw)
     workloads = suite.prepare(parse_list(args.workloads, list(WORKLOADS), "workload"))
