@@ -548,7 +548,7 @@ def fmt_mib_diff(v):
     return f"{v:+.1f}" if round(v, 1) != 0 else "+0.0"
 
 
-def kfence_report(res, args, runners, failures):
+def kfence_report(res, args, runners, failures, spread_time):
     """The KFENCE overhead table (markdown) and the dict for kfence.json. Per cell: the ratio
     of the median wall times, slub-kfence / slub; the median of the same-round ratios (the two
     runs of one round are close in time, so a load that drifts over the run cancels out); and
@@ -592,13 +592,7 @@ def kfence_report(res, args, runners, failures):
     gm_time = geomean([x["time_ratio"] for x in cells])
     n_gm = sum(1 for x in cells if x["time_ratio"])
     gm_same = geomean([x["same_round_time_ratio"] for x in cells])
-    spread = []
-    for c in res.cells:
-        for a in (base, kf):
-            vals = [r.wall for r in res.ok_runs(c, a)]
-            if len(vals) > 1 and statistics.median(vals) > 0:
-                spread.append((max(vals) - min(vals)) / statistics.median(vals))
-    spread = statistics.median(spread) if spread else None
+    spread = spread_time  # over the cells and both variants, from build_tables
     time_ok = gm_time is not None and gm_time <= KFENCE_TIME_TARGET
     rss_ok = largest[0] is not None and largest[0] <= KFENCE_RSS_TARGET_MIB
     verdict = lambda ok: "within the target" if ok else "**over the target**"  # noqa: E731
@@ -1071,7 +1065,8 @@ def main():
     failures += res.check_results()
     tables, csv_rows, plot, summary = build_tables(res)
     if args.kfence is not None:
-        kf_text, kf_json = kfence_report(res, args, runners, failures)
+        kf_text, kf_json = kfence_report(res, args, runners, failures,
+                                         summary["spread"]["time"])
         tables = kf_text + "\n" + tables
         with open(os.path.join(args.out, "kfence.json"), "w") as f:
             json.dump(kf_json, f, indent=2)
