@@ -620,6 +620,9 @@ def kfence_report(res, args, runners, failures, spread_time):
         out.append(f"- Round-to-round spread of the time, (max - min) / median of a cell's "
                    f"rounds, median over cells and variants: {spread * 100:.0f}%; one cell's "
                    "ratio that differs from 1 by less than that is noise.")
+    if args.kfence == 0:
+        out.append("- Both variants ran with KFENCE off (`--kfence 0`): every difference above "
+                   "is noise, and shows how far the method can be trusted on this machine.")
     if failures:
         out.append(f"- {len(failures)} failure(s), see the end of the output: those cells are "
                    "left out of the geomean.")
@@ -666,6 +669,10 @@ def kfence_section(run_text=None):
              "noise, while the geomean over all cells is steadier. `out/suite/kfence.json` "
              "holds the same numbers, `out/suite/samples.csv` every run. `--doc` replaces "
              "this section only; a full `--doc` run keeps it.\n")
+    L.append("A 1% target is below the round-to-round spread of one cell on a busy 2-core VM: "
+             "run it when the machine is quiet, with `--kfence 0` just before; when that "
+             "identical pair's geomean is further than 1% from 1, so is the uncertainty of "
+             "the KFENCE run, and more `--rounds` are needed.\n")
     L.append(run_text if run_text else "(numbers: see the issue-20 run)\n")
     return "\n".join(L)
 
