@@ -4,6 +4,7 @@
 
   bench_suite.py [--quick] [--rounds N] [--threads 1,2,4] [--allocators a,b,...]
                  [--workloads w,x,...] [--out DIR] [--build DIR] [--timeout S] [--doc]
+  bench_suite.py --kfence [MS] [the same options but --allocators]
 
 Workloads (programs in bench/suite/, docs/BENCHMARKS.md describes each):
   larson, xmalloc, cache-thrash, cache-scratch, mstress, rfree   one run per thread count
@@ -26,6 +27,14 @@ exit status is 1.
 Writes to --out (default out/suite): samples.csv (every run), results.csv (medians and
 ratios), results.md (the tables, also printed), time_ratio.png and rss_ratio.png (gnuplot),
 raw/ (logs). With --doc also docs/BENCHMARKS.md and docs/img/bench/*.png.
+
+--kfence [MS]: the KFENCE overhead instead of the allocators. Two runners take their places,
+"slub" (build/libslub.so, SLUB_KFENCE=0) and "slub-kfence" (the same, SLUB_KFENCE=MS, default
+100), in the same interleaved rounds (5 by default); suite_spawn sets the variable in the
+measured command only. The table gives per cell the ratio of the median times and the
+difference of the median peak RSS in MiB, then the geomean ratio and the largest and mean
+difference against the targets; kfence.json holds the same. With --doc it rewrites only the
+"KFENCE overhead" section of docs/BENCHMARKS.md (a full --doc run keeps that section).
 An allocator whose .so is missing is skipped with a note. Exit status: 0; 1 when a run failed
 or gave a different result; 2 for a usage or setup error.
 """
@@ -33,6 +42,7 @@ or gave a different result; 2 for a usage or setup error.
 import argparse
 import csv
 import hashlib
+import json
 import math
 import os
 import platform
@@ -51,6 +61,11 @@ LIBDIR = os.environ.get("SLUB_BENCH_LIBDIR", "/usr/lib/x86_64-linux-gnu")
 ALLOCATORS = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "slub"]
 BASELINE = "jemalloc"
 FLAG_RATIO = 1.2  # slub above this many times jemalloc is marked
+# --kfence: slub's default sampling interval, and the issue's targets for the suite at it.
+KFENCE_DEFAULT_MS = 100
+KFENCE_TIME_TARGET = 1.01      # geomean of the time ratios, slub-kfence / slub
+KFENCE_RSS_TARGET_MIB = 2.0    # largest peak-RSS difference, slub-kfence - slub
+KFENCE_HEADING = "## KFENCE overhead"
 
 # name -> (kind, program or target, what it does). kind: "synthetic" runs per thread count,
 # "real" once (threads column "1"), "real-threaded" per thread count (sort --parallel=N).
@@ -116,8 +131,9 @@ def so_of(alloc, build):
             "slub": os.path.join(build, "libslub.so")}[alloc]
 
 
-def base_env():
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+def base_env(drop=()):
+    """The runner's environment for a measured command, without LD_PRELOAD and drop."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and k not in drop}
     env.update(LC_ALL="C", PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
     return env
 
@@ -134,6 +150,7 @@ class Suite:
         self.raw = os.path.join(args.out, "raw")
         self.tmp = os.path.join(args.out, "tmp")
         self.spawn = os.path.join(args.build, "bench", "suite", "suite_spawn")
+        self.drop_env = ()  # variables of the runner's environment the commands must not see
 
     def size(self, key):
         full, quick = SIZES[key]
@@ -243,9 +260,10 @@ class Run:
     __slots__ = ("wall", "maxrss_kib", "status", "result", "error")
 
 
-def run_once(suite, w, threads, alloc, so, rnd, timeout):
+def run_once(suite, w, threads, alloc, so, env, rnd, timeout):
     """Runs one sample through suite_spawn; returns a Run (status 0 and a result, or an
-    error)."""
+    error). env: the variant's variables, which suite_spawn sets in the measured command
+    only."""
     tag = f"{w}.t{threads}.{alloc}.r{rnd}"
     argv, stdin_path, result_file = suite.command(w, threads, tag)
     out_path = os.path.join(suite.tmp if WORKLOADS[w][0] != "synthetic" else suite.raw,
@@ -260,8 +278,10 @@ def run_once(suite, w, threads, alloc, so, rnd, timeout):
     r.wall, r.maxrss_kib, r.status = 0.0, 0, None
     with open(out_path, "wb") as out, open(err_path, "wb") as err, \
             open(stdin_path or os.devnull, "rb") as inp:
-        p = subprocess.Popen([suite.spawn, stat_path, so or "-"] + argv, stdin=inp, stdout=out,
-                             stderr=err, env=base_env(), cwd=suite.tmp, start_new_session=True)
+        env_args = [f"--env={k}={v}" for k, v in env.items()]
+        p = subprocess.Popen([suite.spawn] + env_args + [stat_path, so or "-"] + argv,
+                             stdin=inp, stdout=out, stderr=err, env=base_env(suite.drop_env),
+                             cwd=suite.tmp, start_new_session=True)
         try:
             p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -308,6 +328,7 @@ def run_once(suite, w, threads, alloc, so, rnd, timeout):
         os.unlink(err_path)
     if r.error:
         r.error += f"; stderr in {shown_path(err_path)}; reproduce: " + \
+            "".join(f"{k}={shlex.quote(v)} " for k, v in env.items()) + \
             (f"LD_PRELOAD={so} " if so else "") + shlex.join(argv) + \
             (f" < {stdin_path}" if stdin_path else "")
     return r
@@ -440,6 +461,8 @@ def build_tables(res):
                             rows, ["---", "---:", "---:", "---:", "---"]))
         out.append("")
     for k, title, unit in (("time", "Wall time", "s"), ("rss", "Peak RSS", "MiB")):
+        if not has_base:
+            break  # every ratio would be n/a
         out.append(f"### {title}: ratio to jemalloc\n")
         base_col = f"jemalloc ({unit})"
         rows = []
@@ -509,6 +532,184 @@ def build_tables(res):
     summary = {"med": med, "rat": rat, "gm": gm, "groups": group_names, "others": others,
                "spread": {k: spread_of(k) for k in ("time", "rss")}}
     return "\n".join(out) + "\n", csv_rows, plot, summary
+
+
+# ---- KFENCE overhead (--kfence) -------------------------------------------------------------
+def kfence_variants(ms):
+    """The two runners of --kfence: the same libslub.so with KFENCE off and at MS."""
+    return {"slub": ("slub", {"SLUB_KFENCE": "0"}),
+            "slub-kfence": ("slub", {"SLUB_KFENCE": str(ms)})}
+
+
+def fmt_mib_diff(v):
+    """A signed difference in MiB; one that rounds to zero is +0.0, never -0.0."""
+    if v is None:
+        return "n/a"
+    return f"{v:+.1f}" if round(v, 1) != 0 else "+0.0"
+
+
+def kfence_report(res, args, runners, failures, spread_time):
+    """The KFENCE overhead table (markdown) and the dict for kfence.json. Per cell: the ratio
+    of the median wall times, slub-kfence / slub; the median of the same-round ratios (the two
+    runs of one round are close in time, so a load that drifts over the run cancels out); and
+    the difference of the median peak RSS in MiB. Then the geomeans of the ratios and the
+    largest and mean RSS difference, against the targets."""
+    base, kf = "slub", "slub-kfence"
+    cells, rows = [], []
+    for c in res.cells:
+        failed = (c, base) in res.failed or (c, kf) in res.failed
+        med = {(a, k): None if failed else res.median(c, a, k) for a in (base, kf)
+               for k in ("time", "rss")}
+        by_round = {a: {rnd: r for rnd, r in res.samples.get((c, a), []) if not r.error}
+                    for a in (base, kf)}
+        same_round = [] if failed else [
+            by_round[kf][rnd].wall / by_round[base][rnd].wall for rnd in by_round[base]
+            if rnd in by_round[kf] and by_round[base][rnd].wall > 0]
+        cell = {
+            "workload": c[0], "threads": c[1], "failed": failed,
+            "runs": {a: len(res.ok_runs(c, a)) for a in (base, kf)},
+            "time_s": {a: med[(a, "time")] for a in (base, kf)},
+            "maxrss_mib": {a: None if med[(a, "rss")] is None else med[(a, "rss")] / 1024
+                           for a in (base, kf)},
+            "time_ratio": ratio(med[(kf, "time")], med[(base, "time")]),
+            "same_round_time_ratio": statistics.median(same_round) if same_round else None,
+        }
+        m = cell["maxrss_mib"]
+        cell["rss_diff_mib"] = None if None in m.values() else m[kf] - m[base]
+        cells.append(cell)
+        t, mb = cell["time_s"], cell["maxrss_mib"]
+        f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        f1 = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
+        rows.append([c[0], c[1], f3(t[base]), f3(t[kf]),
+                     "FAILED" if failed else f3(cell["time_ratio"]),
+                     "FAILED" if failed else f3(cell["same_round_time_ratio"]),
+                     f1(mb[base]), f1(mb[kf]),
+                     "FAILED" if failed else fmt_mib_diff(cell["rss_diff_mib"])])
+    diffs = [(x["rss_diff_mib"], f"{x['workload']}/{x['threads']}") for x in cells
+             if x["rss_diff_mib"] is not None]
+    largest = max(diffs) if diffs else (None, None)
+    mean_diff = statistics.mean(d for d, _ in diffs) if diffs else None
+    gm_time = geomean([x["time_ratio"] for x in cells])
+    n_gm = sum(1 for x in cells if x["time_ratio"])
+    gm_same = geomean([x["same_round_time_ratio"] for x in cells])
+    spread = spread_time  # over the cells and both variants, from build_tables
+    time_ok = gm_time is not None and gm_time <= KFENCE_TIME_TARGET
+    rss_ok = largest[0] is not None and largest[0] <= KFENCE_RSS_TARGET_MIB
+    verdict = lambda ok: "within the target" if ok else "**over the target**"  # noqa: E731
+    env = {a: " ".join(f"{k}={v}" for k, v in runners[a][1].items()) for a in (base, kf)}
+
+    out = [f"### KFENCE overhead: slub-kfence (`{env[kf]}`) against slub (`{env[base]}`)\n"]
+    rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
+    out.append(f"{rounds}, the two interleaved. Time ratio: slub-kfence's median "
+               "wall time / slub's (above 1: slower with KFENCE); same-round: the median over "
+               "the rounds of the ratio of one round's two runs; RSS diff: slub-kfence's median "
+               "peak RSS minus slub's.\n")
+    out.append(md_table(["workload", "threads", "slub (s)", "slub-kfence (s)", "time ratio",
+                         "same-round", "slub (MiB)", "slub-kfence (MiB)", "RSS diff (MiB)"],
+                        rows, ["---", "---:"] + ["---:"] * 7))
+    out.append("")
+    cells_word = "cell" if n_gm == 1 else "cells"
+    fr = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    fm = lambda v: fmt_mib_diff(v) + ("" if v is None else " MiB")  # noqa: E731
+    out.append(f"- **Geomean time ratio** over {n_gm} {cells_word}: {fr(gm_time)} (same-round: "
+               f"{fr(gm_same)}); target <= {KFENCE_TIME_TARGET:.2f}: {verdict(time_ok)}.")
+    out.append(f"- **Peak RSS difference**: largest {fm(largest[0])}"
+               f"{f' ({largest[1]})' if largest[1] else ''}, mean {fm(mean_diff)}; target "
+               f"<= {KFENCE_RSS_TARGET_MIB:g} MiB: {verdict(rss_ok)}.")
+    if spread is not None:
+        out.append(f"- Round-to-round spread of the time, (max - min) / median of a cell's "
+                   f"rounds, median over cells and variants: {spread * 100:.0f}%; one cell's "
+                   "ratio that differs from 1 by less than that is noise.")
+    if args.kfence == 0:
+        out.append("- Both variants ran with KFENCE off (`--kfence 0`): every difference above "
+                   "is noise, and shows how far the method can be trusted on this machine.")
+    if failures:
+        out.append(f"- {len(failures)} failure(s), see the end of the output: those cells are "
+                   "left out of the geomean.")
+    out.append("")
+    summary = {
+        "interval_ms": args.kfence, "rounds": args.rounds, "quick": args.quick,
+        "variants": {a: runners[a][1] for a in (base, kf)},
+        "cells": cells,
+        "geomean_time_ratio": gm_time, "geomean_same_round_time_ratio": gm_same,
+        "geomean_cells": n_gm,
+        "rss_diff_mib": {"largest": largest[0], "largest_cell": largest[1],
+                         "mean": mean_diff},
+        "time_spread": spread,
+        "targets": {"time_ratio": KFENCE_TIME_TARGET, "rss_diff_mib": KFENCE_RSS_TARGET_MIB,
+                    "time_met": time_ok, "rss_met": rss_ok},
+        "failures": failures,
+    }
+    return "\n".join(out) + "\n", summary
+
+
+def kfence_section(run_text=None):
+    """docs/BENCHMARKS.md's KFENCE overhead section: how to run and read it, then run_text
+    (the results of one --kfence --doc run) or a placeholder."""
+    L = [KFENCE_HEADING + "\n"]
+    L.append("KFENCE (sampled guarded allocations, `SLUB_KFENCE=<ms>`) at its default interval "
+             "against KFENCE off, on the cells of the suite above. `slub` runs "
+             f"`build/libslub.so` with `SLUB_KFENCE=0`, `slub-kfence` the same library with "
+             f"`SLUB_KFENCE={KFENCE_DEFAULT_MS}`; the two are interleaved as the allocators "
+             "are, and `suite_spawn` sets the variable in the measured command only. The "
+             f"targets: a geomean time ratio within 1% (<= {KFENCE_TIME_TARGET:.2f}) and peak "
+             f"RSS within {KFENCE_RSS_TARGET_MIB:g} MiB.\n")
+    L.append("```sh\ntools/slub bench --suite --kfence --doc\n```\n")
+    L.append("5 rounds unless `--rounds` says otherwise, each cell twice per round: about 3 "
+             "to 5 minutes on the 2-core VM (`--kfence MS` for another interval; `--kfence 0` "
+             "runs KFENCE off twice, which shows the noise floor of the method). "
+             "It prints, and writes to `out/suite/results.md`, one row per cell: each "
+             "variant's median wall time and peak RSS; the **time ratio**, slub-kfence's "
+             "median over slub's (above 1: slower with KFENCE); the **same-round** ratio, the "
+             "median over the rounds of the ratio of one round's two runs, which a load "
+             "drifting over the run does not move; and the **RSS diff**, slub-kfence's median "
+             "peak RSS minus slub's, in MiB. Below the table: the geomean of both ratios over "
+             "all cells, the largest and the mean RSS difference, each against its target, "
+             "and the round-to-round spread; one cell's ratio closer to 1 than that spread is "
+             "noise, while the geomean over all cells is steadier. `out/suite/kfence.json` "
+             "holds the same numbers, `out/suite/samples.csv` every run. `--doc` replaces "
+             "this section only; a full `--doc` run keeps it.\n")
+    L.append("A 1% target is below the round-to-round spread of one cell on a busy 2-core VM: "
+             "run it when the machine is quiet, with `--kfence 0` just before; when that "
+             "identical pair's geomean is further than 1% from 1, so is the uncertainty of "
+             "the KFENCE run, and more `--rounds` are needed.\n")
+    L.append(run_text if run_text else "(numbers: see the issue-20 run)\n")
+    return "\n".join(L)
+
+
+def doc_section_span(text, heading):
+    """(start, end) of the section under heading (up to the next "## " heading), or None."""
+    start = text.find("\n" + heading + "\n")
+    if start < 0:
+        return None
+    nxt = text.find("\n## ", start + 1)
+    return start + 1, (nxt + 1 if nxt >= 0 else len(text))
+
+
+def with_section(text, heading, section, before="## Reproducing"):
+    """text with its section under heading replaced by section, or section inserted before
+    the heading `before` (at the end when that is missing too)."""
+    span = doc_section_span(text, heading)
+    if span is None:
+        at = text.find("\n" + before + "\n")
+        span = (at + 1, at + 1) if at >= 0 else (len(text), len(text))
+    return text[:span[0]] + section.rstrip("\n") + "\n\n" + text[span[1]:]
+
+
+def write_kfence_doc(args, kf_text, started, elapsed, load):
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        die(f"cannot read {path}: {e}")
+    run = (f"Run: `{args.command_line}`, started {started}, {elapsed / 60:.1f} minutes, load "
+           f"average {load[0]:.1f} at the start and {load[1]:.1f} at the end; slub at commit "
+           f"{machine_info()['commit']}.\n\n" + kf_text)
+    with open(path, "w") as f:
+        f.write(with_section(text, KFENCE_HEADING, kfence_section(run)))
+    print("bench_suite: wrote the KFENCE overhead section of docs/BENCHMARKS.md",
+          file=sys.stderr)
 
 
 def fmt_csv(v):
@@ -714,11 +915,19 @@ def write_doc(args, res, tables, summary, pngs, info, started, elapsed, load, fa
         L.append("## Failures\n")
         L += [f"- {m}" for m in failures]
         L.append("")
+    # The KFENCE overhead section comes from its own run (--kfence --doc): keep it.
+    old = ""
+    if os.path.isfile(os.path.join(doc_dir, "BENCHMARKS.md")):
+        with open(os.path.join(doc_dir, "BENCHMARKS.md")) as f:
+            old = f.read()
+    span = doc_section_span(old, KFENCE_HEADING)
+    L.append(old[span[0]:span[1]].rstrip("\n") + "\n" if span else kfence_section())
     L.append("## Reproducing\n")
     L.append("`tools/slub bench --suite` (3 rounds, threads 1,2,4, all allocators; results "
              "in `out/suite`), `--quick` for a tiny version, `--doc` to rewrite this file and "
              "`docs/img/bench/`. `--workloads`, `--allocators`, `--threads` and `--rounds` "
-             "select a subset. Raw samples: `out/suite/samples.csv`.")
+             "select a subset; `--kfence` measures the KFENCE overhead (above). Raw samples: "
+             "`out/suite/samples.csv`.")
     with open(os.path.join(doc_dir, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(L) + "\n")
     print(f"bench_suite: wrote docs/BENCHMARKS.md and {len(rel_imgs)} charts in "
@@ -738,9 +947,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny work sizes (correctness check)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds (default 3, 5 with --kfence)")
     p.add_argument("--threads", default="1,2,4", help="thread counts (default 1,2,4)")
-    p.add_argument("--allocators", default=",".join(ALLOCATORS))
+    p.add_argument("--allocators", default=None,
+                   help=f"allocators (default {','.join(ALLOCATORS)})")
     p.add_argument("--workloads", default=",".join(WORKLOADS))
     p.add_argument("--out", default=os.path.join(ROOT, "out", "suite"))
     p.add_argument("--build", default=os.environ.get("SLUB_BUILD_DIR",
@@ -748,8 +959,21 @@ def main():
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds for one run (default 120, 30 with --quick)")
     p.add_argument("--doc", action="store_true",
-                   help="also write docs/BENCHMARKS.md and docs/img/bench/*.png")
+                   help="also write docs/BENCHMARKS.md and docs/img/bench/*.png (with "
+                   "--kfence: its KFENCE overhead section only)")
+    p.add_argument("--kfence", type=int, nargs="?", const=KFENCE_DEFAULT_MS, default=None,
+                   metavar="MS",
+                   help="KFENCE overhead: slub with SLUB_KFENCE=0 against slub-kfence with "
+                   f"SLUB_KFENCE=MS (default {KFENCE_DEFAULT_MS}), instead of the allocators; "
+                   "0 compares two identical runs (the noise floor)")
     args = p.parse_args()
+    if args.kfence is not None:
+        if args.kfence < 0:
+            die(f"--kfence: the interval must be 0 or more milliseconds, not {args.kfence}")
+        if args.allocators is not None:
+            die("--kfence runs slub and slub-kfence; it does not take --allocators")
+    if args.rounds is None:
+        args.rounds = 3 if args.kfence is None else 5
     if args.rounds < 1:
         die("--rounds must be at least 1")
     try:
@@ -768,21 +992,38 @@ def main():
                  and not a.startswith("--build=")]
     args.command_line = "tools/slub bench --suite" + "".join(" " + shlex.quote(a) for a in shown)
 
-    allocs = []
-    for a in parse_list(args.allocators, ALLOCATORS, "allocator"):
+    # The runners: name -> (.so to preload, variables for the measured command). Each
+    # allocator is one runner; --kfence makes slub two.
+    if args.kfence is None:
+        wanted = {a: (a, {}) for a in parse_list(args.allocators or ",".join(ALLOCATORS),
+                                                 ALLOCATORS, "allocator")}
+    else:
+        wanted = kfence_variants(args.kfence)
+        if args.rounds < 5:
+            note(f"{args.rounds} rounds: the overhead numbers need 5 or more")
+    runners = {}
+    for name, (a, env) in wanted.items():
         so = so_of(a, args.build)
         if so and not os.path.isfile(so):
-            note(f"skipping {a}: {so} not found")
+            note(f"skipping {name}: {so} not found")
             continue
-        allocs.append(a)
+        runners[name] = (so, env)
+    if args.kfence is not None and len(runners) < 2:
+        die("--kfence needs build/libslub.so")
+    allocs = list(runners)
     if not allocs:
         die("no allocator to run")
-    if BASELINE not in allocs:
+    if BASELINE not in allocs and args.kfence is None:
         note("jemalloc is not running: no ratios")
-    sos = {a: so_of(a, args.build) for a in allocs}
 
     os.makedirs(args.out, exist_ok=True)
     suite = Suite(args)
+    if args.kfence is not None:
+        # Only the variants' own settings: e.g. SLUB_KFENCE_SAMPLE (the test mode) left in the
+        # shell would change both runs.
+        suite.drop_env = [k for k in os.environ if k.startswith("SLUB_KFENCE")]
+        for k in suite.drop_env:
+            note(f"--kfence: {k} is not passed on to the runs")
     shutil.rmtree(suite.raw, ignore_errors=True)
     os.makedirs(suite.raw)
     workloads = suite.prepare(parse_list(args.workloads, list(WORKLOADS), "workload"))
@@ -808,7 +1049,7 @@ def main():
             for a in order:
                 if (cell, a) in res.failed:
                     continue
-                r = run_once(suite, cell[0], cell[1], a, sos[a], rnd, timeout)
+                r = run_once(suite, cell[0], cell[1], a, *runners[a], rnd, timeout)
                 res.add(cell, a, rnd, r)
                 prev = {x.result for x in res.ok_runs(cell, a)} - {None}
                 others = {x.result for b in allocs if b != a for x in res.ok_runs(cell, b)}
@@ -820,7 +1061,7 @@ def main():
                     state = "result differs from the other allocators' (checked at the end)"
                 elif len(prev) > 1:
                     state = "result differs from this allocator's earlier rounds"
-                print(f"round {rnd + 1}/{args.rounds} {cell_name(cell):<16} {a:<9} "
+                print(f"round {rnd + 1}/{args.rounds} {cell_name(cell):<16} {a:<11} "
                       f"{r.wall:7.3f} s {r.maxrss_kib / 1024:8.1f} MiB  {state}",
                       file=sys.stderr, flush=True)
     elapsed = time.monotonic() - t_start
@@ -830,6 +1071,13 @@ def main():
     failures = [f"{cell_name(c)} {a}: {m}" for (c, a), m in res.failed.items()]
     failures += res.check_results()
     tables, csv_rows, plot, summary = build_tables(res)
+    if args.kfence is not None:
+        kf_text, kf_json = kfence_report(res, args, runners, failures,
+                                         summary["spread"]["time"])
+        tables = kf_text + "\n" + tables
+        with open(os.path.join(args.out, "kfence.json"), "w") as f:
+            json.dump(kf_json, f, indent=2)
+            f.write("\n")
 
     with open(os.path.join(args.out, "samples.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -850,7 +1098,9 @@ def main():
         f.write(head + tables)
     print("\n" + head + tables)
     pngs = write_plot(args.out, plot, summary["others"]) if BASELINE in allocs else []
-    if args.doc:
+    if args.doc and args.kfence is not None:
+        write_kfence_doc(args, kf_text, started, elapsed, (load0, load1))
+    elif args.doc:
         write_doc(args, res, tables, summary, pngs, machine_info(), started, elapsed,
                   (load0, load1), failures)
     shutil.rmtree(suite.tmp, ignore_errors=True)
@@ -860,7 +1110,8 @@ def main():
             print("  " + m, file=sys.stderr)
         return 1
     print(f"bench_suite: wrote {args.out}/results.md, results.csv, samples.csv"
-          + (", time_ratio.png, rss_ratio.png" if pngs else ""), file=sys.stderr)
+          + (", time_ratio.png, rss_ratio.png" if pngs else "")
+          + (", kfence.json" if args.kfence is not None else ""), file=sys.stderr)
     return 0
 
 
