@@ -3,7 +3,8 @@
 // slub_malloc_trim, slub_malloc_stats, slub_malloc_info, slub_mallopt; docs/MALLINFO.md), through
 // the public C API against known allocations. The test's own allocations (GoogleTest's) go to
 // glibc: libslub.a leaves libc's malloc alone, so slub's heap holds only what the tests put in it.
-// Run with SLUB_FLUSHER=0 (no service thread purges pages behind the tests' backs).
+// Run with SLUB_FLUSHER=0 (no service thread purges pages behind the tests' backs), which the
+// binary sets itself before the allocator starts; ctest gives each case the mode's variable.
 #include <slub/slub.h>
 
 #include <gtest/gtest.h>
@@ -12,11 +13,16 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
+
+__attribute__((constructor)) void no_service_thread() {
+  setenv("SLUB_FLUSHER", "0", 0);
+}
 
 constexpr size_t KiB = 1024;
 constexpr size_t MiB = 1024 * KiB;
