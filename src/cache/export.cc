@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // cache/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
 // service thread: created when the process is a second old, a snapshot of every cache once a
-// second and on request, commands (refresh, validate, shrink, alloc_calls and free_calls) from
-// tools/slabinfo, removed at exit. Nothing here runs on an allocation path: the fast paths only
-// bump their CPU's counters.
+// second and on request, commands (refresh, validate, shrink, alloc_calls, free_calls and kfence)
+// from tools/slabinfo, removed at exit. Nothing here runs on an allocation path: the fast paths
+// only bump their CPU's counters.
 //
 // The area can never fault the program: its file is created new (O_EXCL, no links followed),
 // every page of it that is written has been given real pages first (fallocate), and when any
@@ -20,6 +20,7 @@
 
 #include <slub/stats.h>
 
+#include "core/kfence.h"
 #include "core/kmalloc.h"
 #include "core/merge.h"
 #include "core/meta.h"
@@ -228,6 +229,16 @@ int serve_calls(slub_shm* shm, const char* arg, bool free_calls) {
   return static_cast<int>(r.used);
 }
 
+// The KFENCE pool's stats and objects (kfence::describe) into the reply: its length, or
+// SLUB_CALLS_NO_ROOM. The text always has the stats lines, so a program that knows the command
+// never answers 0. describe() stops at the first line that does not fit: with a full pool of
+// long stacks the objects may end early (it does not say so).
+int serve_kfence(slub_shm* shm) {
+  char* buf = reply_region(shm);
+  if (buf == nullptr) return SLUB_CALLS_NO_ROOM;
+  return static_cast<int>(kfence::describe(buf, SLUB_SHM_REPLY_BYTES));
+}
+
 }  // namespace
 
 void export_start() {
@@ -332,6 +343,9 @@ void export_serve() {
     case SLUB_CMD_ALLOC_CALLS:
     case SLUB_CMD_FREE_CALLS:
       result = serve_calls(shm, arg, cmd == SLUB_CMD_FREE_CALLS);
+      break;
+    case SLUB_CMD_KFENCE:
+      result = serve_kfence(shm);
       break;
     default:  // SLUB_CMD_REFRESH and unknown commands: a fresh snapshot
       break;
