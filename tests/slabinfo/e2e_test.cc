@@ -199,6 +199,10 @@ TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
   EXPECT_NE(r.out.find("\nslabinfo_test_obj "), std::string::npos) << r.out;
   r = slabinfo({p, "slabinfo_test_.*"});  // a regular expression that matches
   EXPECT_EQ(r.rc, 0) << r.err;
+  r = slabinfo({p, "--kfence"});  // KFENCE off: its stats say so, nothing is cut
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("enabled: 0\n", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("(cut"), std::string::npos) << r.out;
 
   // No cache of that name: one line, status 1, in every view.
   const std::string none = "slabinfo: no cache matches 'nosuchcache' in process " + p + "\n";
@@ -337,6 +341,12 @@ TEST(SlabinfoEndToEnd, Kfence) {
   for (const auto& l : lines)
     kmalloc_objects += l.rfind("kfence-#", 0) == 0 && l.find("cache=kmalloc-") != std::string::npos;
   EXPECT_GE(kmalloc_objects, 1) << r.out;
+  // 1000 objects of slabinfo_test_obj fill the pool: its 255 objects and their stacks are more
+  // than the reply holds, and the text ends in whole lines and a line that says so.
+  const std::string cut = "\n(cut: the reply holds 64 KiB)\n";
+  ASSERT_GT(r.out.size(), cut.size());
+  EXPECT_EQ(r.out.substr(r.out.size() - cut.size()), cut) << r.out;
+  EXPECT_NE(line_at("skipped allocations (capacity): "), "skipped allocations (capacity): 0");
 
   // In JSON, as lines.
   r = slabinfo({p, "--kfence", "--json"});
