@@ -74,10 +74,10 @@ int kmem_cache_get_stats(const struct kmem_cache* cache, uint64_t* out);
  * being written, and the same before and after reading when the copy is consistent. A reader asks
  * for something by writing cmd_arg and cmd, then incrementing cmd_seq and waking it (FUTEX_WAKE);
  * the program answers in result, sets done_seq to cmd_seq and wakes done_seq. The answers that
- * are text (alloc_calls, free_calls) are written into `reply`, after the cache records: result is
- * the number of bytes there. The program gives the reply real pages when it first writes one
- * (the file then reaches past the records, with a hole before the reply); a reader maps the
- * file anew when it is longer than its mapping. */
+ * are text (alloc_calls, free_calls, kfence) are written into `reply`, after the cache records:
+ * result is the number of bytes there. The program gives the reply real pages when it first
+ * writes one (the file then reaches past the records, with a hole before the reply); a reader
+ * maps the file anew when it is longer than its mapping. */
 #define SLUB_SHM_MAGIC 0x31534255424c5355ull /* "USLBUBS1" */
 #define SLUB_SHM_VERSION 5
 #define SLUB_SHM_MAX_CACHES 1024
@@ -92,9 +92,13 @@ enum slub_shm_cmd {
   SLUB_CMD_SHRINK = 3,      /* kmem_cache_shrink on cmd_arg (or every cache if empty) */
   SLUB_CMD_ALLOC_CALLS = 4, /* the kernel's alloc_calls of the cache named cmd_arg into reply */
   SLUB_CMD_FREE_CALLS = 5,  /* the same for free_calls */
+  SLUB_CMD_KFENCE = 6,      /* the KFENCE pool's stats and objects (the kernel's
+                               /sys/kernel/debug/kfence/stats and objects) into reply; a
+                               program older than the command answers 0 (a refresh) */
 };
 
-/* result of SLUB_CMD_ALLOC_CALLS and SLUB_CMD_FREE_CALLS when it is not a length. */
+/* result of SLUB_CMD_ALLOC_CALLS and SLUB_CMD_FREE_CALLS when it is not a length (of
+ * SLUB_CMD_KFENCE: only SLUB_CALLS_NO_ROOM). */
 enum slub_shm_calls_error {
   SLUB_CALLS_NO_CACHE = -1,    /* no cache or alias of that name */
   SLUB_CALLS_NOT_TRACKED = -2, /* the cache does not store its users (no SLUB_DEBUG=U) */

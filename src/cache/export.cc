@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // cache/export.cc: the statistics area /dev/shm/slub.<pid> (include/slub/stats.h), kept by the
 // service thread: created when the process is a second old, a snapshot of every cache once a
-// second and on request, commands (refresh, validate, shrink, alloc_calls and free_calls) from
-// tools/slabinfo, removed at exit. Nothing here runs on an allocation path: the fast paths only
-// bump their CPU's counters.
+// second and on request, commands (refresh, validate, shrink, alloc_calls, free_calls and kfence)
+// from tools/slabinfo, removed at exit. Nothing here runs on an allocation path: the fast paths
+// only bump their CPU's counters.
 //
 // The area can never fault the program: its file is created new (O_EXCL, no links followed),
 // every page of it that is written has been given real pages first (fallocate), and when any
@@ -20,6 +20,7 @@
 
 #include <slub/stats.h>
 
+#include "core/kfence.h"
 #include "core/kmalloc.h"
 #include "core/merge.h"
 #include "core/meta.h"
@@ -187,6 +188,13 @@ struct Reply {
   bool cut = false;
 };
 
+// Ends a reply that did not fit with a line that says so; the new length.
+size_t note_cut(char* buf, size_t used) {
+  const int n = snprintf(buf + used, Reply::kNote, "(cut: the reply holds %u KiB)\n",
+                         static_cast<unsigned>(SLUB_SHM_REPLY_BYTES >> 10));
+  return n > 0 ? used + static_cast<size_t>(n) : used;
+}
+
 bool reply_line(const char* line, size_t len, void* arg) {
   auto* r = static_cast<Reply*>(arg);
   if (r->used + len > SLUB_SHM_REPLY_BYTES - Reply::kNote) {
@@ -220,12 +228,26 @@ int serve_calls(slub_shm* shm, const char* arg, bool free_calls) {
   if (buf == nullptr) return SLUB_CALLS_NO_ROOM;
   Reply r{buf};
   cache_emit_calls(&sites, reply_line, &r);
-  if (r.cut) {
-    const int n = snprintf(buf + r.used, Reply::kNote, "(cut: the reply holds %u KiB)\n",
-                           static_cast<unsigned>(SLUB_SHM_REPLY_BYTES >> 10));
-    if (n > 0) r.used += static_cast<size_t>(n);
-  }
+  if (r.cut) r.used = note_cut(buf, r.used);
   return static_cast<int>(r.used);
+}
+
+// The KFENCE pool's stats and objects (kfence::describe) into the reply: its length, or
+// SLUB_CALLS_NO_ROOM. The text always has the stats lines, so a program that knows the command
+// never answers 0. describe() stops at the first piece of text that does not fit, which may be
+// the second half of a line, and does not say that it stopped: only whole lines are kept, and
+// text that ends within kKfencePiece of the room is taken for cut (kfence.cc writes its pieces
+// through a 512-byte line buffer; a full pool of 255 objects and their stacks is about 100 KiB).
+int serve_kfence(slub_shm* shm) {
+  constexpr size_t kRoom = SLUB_SHM_REPLY_BYTES - Reply::kNote;
+  constexpr size_t kKfencePiece = 512;
+  char* buf = reply_region(shm);
+  if (buf == nullptr) return SLUB_CALLS_NO_ROOM;
+  const size_t n = kfence::describe(buf, kRoom);
+  size_t used = n;
+  while (used > 0 && buf[used - 1] != '\n') --used;
+  if (n + kKfencePiece > kRoom) used = note_cut(buf, used);
+  return static_cast<int>(used);
 }
 
 }  // namespace
@@ -332,6 +354,9 @@ void export_serve() {
     case SLUB_CMD_ALLOC_CALLS:
     case SLUB_CMD_FREE_CALLS:
       result = serve_calls(shm, arg, cmd == SLUB_CMD_FREE_CALLS);
+      break;
+    case SLUB_CMD_KFENCE:
+      result = serve_kfence(shm);
       break;
     default:  // SLUB_CMD_REFRESH and unknown commands: a fresh snapshot
       break;

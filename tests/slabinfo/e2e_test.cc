@@ -32,10 +32,12 @@ RunResult slabinfo(std::vector<std::string> args) {
   return run(args, kToolEnv, 20);
 }
 
-// Starts the test program and waits for its statistics area (its first second).
+// Starts the test program and waits for its statistics area (its first second). `env` is added
+// to the program's environment.
 testing::AssertionResult start_prog(Background& prog, const std::string& slub_debug = "",
-                                    int extra_caches = 0) {
-  std::map<std::string, std::string> env = {{"LD_PRELOAD", SLUB_SO}};
+                                    int extra_caches = 0,
+                                    std::map<std::string, std::string> env = {}) {
+  env["LD_PRELOAD"] = SLUB_SO;
   if (!slub_debug.empty()) env["SLUB_DEBUG"] = slub_debug;
   if (extra_caches > 0) env["SLABINFO_TEST_EXTRA_CACHES"] = std::to_string(extra_caches);
   if (!prog.start({SLABINFO_TEST_PROG}, env) || !prog.wait_line("ready", 10))
@@ -197,6 +199,10 @@ TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
   EXPECT_NE(r.out.find("\nslabinfo_test_obj "), std::string::npos) << r.out;
   r = slabinfo({p, "slabinfo_test_.*"});  // a regular expression that matches
   EXPECT_EQ(r.rc, 0) << r.err;
+  r = slabinfo({p, "--kfence"});  // KFENCE off: its stats say so, nothing is cut
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("enabled: 0\n", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("(cut"), std::string::npos) << r.out;
 
   // No cache of that name: one line, status 1, in every view.
   const std::string none = "slabinfo: no cache matches 'nosuchcache' in process " + p + "\n";
@@ -227,6 +233,9 @@ TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
                                                {p, "-t"},
                                                {p, "--alloc-calls"},
                                                {p, "--alloc-calls", "slabinfo_test_obj", "-v"},
+                                               {"--kfence"},
+                                               {p, "--kfence", "-v"},
+                                               {p, "--kfence", "slabinfo_test_obj"},
                                                {p, "(unclosed"}}) {
     r = slabinfo(args);
     EXPECT_EQ(r.rc, 2) << args[0] << (args.size() > 1 ? " " + args[1] : "") << ": " << r.err;
@@ -238,6 +247,8 @@ TEST(SlabinfoEndToEnd, ExitStatusAsTheHelpSays) {
   r = slabinfo({p});
   EXPECT_EQ(r.rc, 1) << r.out;
   r = slabinfo({p, "--alloc-calls", "slabinfo_test_obj"});
+  EXPECT_EQ(r.rc, 1) << r.out;
+  r = slabinfo({p, "--kfence"});
   EXPECT_EQ(r.rc, 1) << r.out;
 }
 
@@ -298,6 +309,52 @@ TEST(SlabinfoEndToEnd, AllocAndFreeCalls) {
   // The program is unharmed: it still validates and exits normally.
   r = slabinfo({p, "-v", "slabinfo_test_obj"});
   EXPECT_EQ(r.out, "validate: slabinfo_test_obj: 0 errors\n") << r.err;
+  const int status = prog.stop(SIGTERM, 5);
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// --kfence: the program's KFENCE pool as the kernel's kfence/stats and kfence/objects, asked
+// through the statistics area. SLUB_KFENCE_SAMPLE=1 samples every allocation, so the pool's
+// slots go to the program's first allocations: its 10 early malloc(100) blocks among them.
+TEST(SlabinfoEndToEnd, Kfence) {
+  Background prog;
+  ASSERT_TRUE(start_prog(prog, "", 0,
+                         {{"SLUB_KFENCE_SAMPLE", "1"}, {"SLABINFO_TEST_MALLOCS_FIRST", "10"}}));
+  const std::string p = std::to_string(prog.pid());
+
+  auto r = slabinfo({p, "--kfence"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto lines = lines_of(r.out);
+  auto line_at = [&](const std::string& prefix) -> std::string {
+    for (const auto& l : lines)
+      if (l.rfind(prefix, 0) == 0) return l;
+    return "";
+  };
+  EXPECT_EQ(line_at("enabled:"), "enabled: 1") << r.out;
+  const std::string allocated = line_at("currently allocated: ");
+  ASSERT_NE(allocated, "") << r.out;
+  EXPECT_GT(std::strtoull(allocated.c_str() + 21, nullptr, 10), 0u) << r.out;
+  EXPECT_NE(line_at("total allocations:"), "") << r.out;
+  // An object line: "kfence-#N [0xSTART-0xEND, size=100, cache=kmalloc-SIZE] allocated by ...".
+  long kmalloc_objects = 0;
+  for (const auto& l : lines)
+    kmalloc_objects += l.rfind("kfence-#", 0) == 0 && l.find("cache=kmalloc-") != std::string::npos;
+  EXPECT_GE(kmalloc_objects, 1) << r.out;
+  // 1000 objects of slabinfo_test_obj fill the pool: its 255 objects and their stacks are more
+  // than the reply holds, and the text ends in whole lines and a line that says so.
+  const std::string cut = "\n(cut: the reply holds 64 KiB)\n";
+  ASSERT_GT(r.out.size(), cut.size());
+  EXPECT_EQ(r.out.substr(r.out.size() - cut.size()), cut) << r.out;
+  EXPECT_NE(line_at("skipped allocations (capacity): "), "skipped allocations (capacity): 0");
+
+  // In JSON, as lines.
+  r = slabinfo({p, "--kfence", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_GE(j["kfence"].size(), 2u) << r.out;
+  EXPECT_EQ(j["kfence"][0], "enabled: 1") << r.out;
+
   const int status = prog.stop(SIGTERM, 5);
   EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }

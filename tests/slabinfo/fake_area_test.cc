@@ -146,7 +146,8 @@ class FakeArea : public ::testing::Test {
 
   // Answers commands like a program's flusher thread: REFRESH publishes (bumping
   // alloc_fastpath of kmalloc-64 so a test can see it), VALIDATE returns 7 errors for
-  // debug_cache and 0 otherwise, SHRINK returns 5, unknown caches -2.
+  // debug_cache and 0 otherwise, SHRINK returns 5, unknown caches -2, KFENCE 0 (as a library
+  // older than the command answers it: a refresh).
   void respond() {
     auto& h = shm_->hdr;
     while (!stop_) {
@@ -173,6 +174,8 @@ class FakeArea : public ::testing::Test {
         result = arg == "debug_cache" ? 7 : 0;
       } else if (cmd == SLUB_CMD_SHRINK) {
         result = 5;
+      } else if (cmd == SLUB_CMD_KFENCE) {
+        result = 0;
       } else {
         result = -22;
       }
@@ -420,6 +423,16 @@ TEST_F(FakeArea, Commands) {
   EXPECT_EQ(log, want);
 }
 
+// --kfence of a program whose libslub.so predates the command (it answers 0 bytes): one line,
+// status 1.
+TEST_F(FakeArea, KfenceOfAnOlderLibrary) {
+  const auto r = tool_pid({"--kfence"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "slabinfo: kfence: process " + std::to_string(getpid()) +
+                       " does not answer the command (its libslub.so has no KFENCE)\n");
+}
+
 TEST_F(FakeArea, NoAnswerUsesLastSnapshot) {
   mute_ = true;
   const auto r = tool_pid({"kmalloc-64"});
@@ -463,7 +476,7 @@ TEST_F(FakeArea, Usage) {
   const auto h = tool({"--help"});
   EXPECT_EQ(h.rc, 0);
   for (const char* o : {"--proc", "--json", "--watch", "--iterations", "-a", "-T", "-S", "-r", "-v",
-                        "-s", "-z", "Exit status"})
+                        "-s", "-z", "--kfence", "Exit status"})
     EXPECT_NE(h.out.find(o), std::string::npos) << o;
 }
 

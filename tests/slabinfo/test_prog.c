@@ -9,7 +9,9 @@
  * (the cache then tracks its callers and no longer merges the alias), slabinfo's alloc_calls
  * and free_calls name those functions (linked with -rdynamic, so that dladdr finds them).
  * SLABINFO_TEST_EXTRA_CACHES=N creates N more caches after those (unmerged, empty), to fill the
- * statistics area's records. */
+ * statistics area's records. SLABINFO_TEST_MALLOCS_FIRST=N makes N live malloc(100) blocks
+ * (a kmalloc cache) before anything else: with SLUB_KFENCE_SAMPLE=1 they take KFENCE pool slots
+ * before the cache's 1000 objects can fill the pool. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
@@ -31,6 +33,7 @@ static void on_term(int sig) {
 
 static void* objs[1000];
 static void* blocks[5000];
+static void* first[100];
 
 int slabinfo_test_make_objects(void* cache, alloc_fn alloc);
 int slabinfo_test_churn(void* cache, alloc_fn alloc, free_fn release);
@@ -53,6 +56,12 @@ __attribute__((noinline)) int slabinfo_test_churn(void* cache, alloc_fn alloc, f
 }
 
 int main(void) {
+  const char* nfirst = getenv("SLABINFO_TEST_MALLOCS_FIRST");
+  for (int i = 0, n = nfirst != NULL ? atoi(nfirst) : 0; i < n && i < 100; i++) {
+    first[i] = malloc(100);
+    if (first[i] == NULL) return 1;
+    memset(first[i], 0xef, 100);
+  }
   create_fn create = (create_fn)dlsym(RTLD_DEFAULT, "kmem_cache_create");
   alloc_fn alloc = (alloc_fn)dlsym(RTLD_DEFAULT, "kmem_cache_alloc");
   free_fn release = (free_fn)dlsym(RTLD_DEFAULT, "kmem_cache_free");

@@ -76,6 +76,7 @@ struct Options {
   bool tracking = false;                // -t: with -r, alloc_calls and free_calls after the report
   std::string alloc_calls, free_calls;  // --alloc-calls CACHE, --free-calls CACHE
   bool has_alloc_calls = false, has_free_calls = false;
+  bool kfence = false;   // --kfence
   double watch = 0;      // --watch N seconds; 0: once
   long iterations = -1;  // --iterations K
   pid_t pid = 0;
@@ -149,6 +150,13 @@ void usage() {
       "                         Needs the program to track that cache: SLUB_DEBUG=U,CACHE\n"
       "                         (else one line says so, exit 1). A leak grows here.\n"
       "      --free-calls=CACHE   the same for the free objects, by where they were freed\n"
+      "      --kfence           the KFENCE pool (SLUB_KFENCE, SLUB_KFENCE_SAMPLE), as the\n"
+      "                         kernel's /sys/kernel/debug/kfence/stats (enabled, currently\n"
+      "                         allocated, total allocations and frees, bugs, skipped)\n"
+      "                         then .../objects: each used slot (kfence-#N range, size=,\n"
+      "                         cache=, its allocation and free stacks); with --json the\n"
+      "                         lines as {\"kfence\": [...]}. Exit 1 if the program's\n"
+      "                         libslub.so has no KFENCE\n"
       "  -T, --Totals           summary of all caches (the kernel tool's totals)\n"
       "      --proc             /proc/slabinfo (version 2.1) format, every cache\n"
       "      --json             the snapshot as JSON: header fields and every cache with all\n"
@@ -183,7 +191,8 @@ void usage() {
       "\n"
       "Environment: SLABINFO_SHM_DIR replaces /dev/shm (tests).\n"
       "Exit status: 0 ok, 1 no such process or statistics area (or it did not answer a\n"
-      "command, or no cache matched, or the cache does not track calls), 2 usage error.\n");
+      "command, or no cache matched, or the cache does not track calls, or its libslub.so\n"
+      "has no KFENCE), 2 usage error.\n");
 }
 
 // ---- helpers over a cache record -----------------------------------------------------------
@@ -844,6 +853,23 @@ int run_commands(Area& area) {
   return rc;
 }
 
+// A text answer of the program as a JSON array of its lines, without their leading blanks (the
+// columns' padding).
+ordered_json json_lines(const std::string& text) {
+  ordered_json lines = ordered_json::array();
+  std::string line;
+  for (char ch : text) {
+    if (ch != '\n') {
+      line += ch;
+      continue;
+    }
+    const size_t from = line.find_first_not_of(' ');
+    lines.push_back(from == std::string::npos ? "" : line.substr(from));
+    line.clear();
+  }
+  return lines;
+}
+
 // alloc_calls or free_calls of each cache `pattern` matches, asked of the program. With several
 // caches each one's lines follow a "# alloc_calls of NAME" line; "No data" when there is none
 // (as the kernel's file says).
@@ -886,18 +912,7 @@ int show_calls(Area& area, const Snapshot& s, const std::string& pattern, bool f
       return kExitNoProcess;
     }
     if (json_out != nullptr) {
-      ordered_json lines = ordered_json::array();
-      std::string line;
-      for (char ch : text) {
-        if (ch != '\n') {
-          line += ch;
-          continue;
-        }
-        const size_t from = line.find_first_not_of(' ');
-        lines.push_back(from == std::string::npos ? "" : line.substr(from));
-        line.clear();
-      }
-      json_out->push_back({{"cache", name}, {what, lines}});
+      json_out->push_back({{"cache", name}, {what, json_lines(text)}});
       continue;
     }
     if (caches.size() > 1 || opt.tracking) std::printf("\n# %s of %s\n", what, name.c_str());
@@ -917,6 +932,36 @@ int run_calls(Area& area) {
   if (rc == kExitOk && opt.has_free_calls) rc = show_calls(area, s, opt.free_calls, true, j);
   if (rc == kExitOk && opt.json) print_json(out);
   return rc;
+}
+
+// --kfence: the program's KFENCE stats and objects, as its kfence::describe() wrote them. A
+// program whose library predates the command takes it for a refresh and answers 0 bytes.
+int show_kfence(Area& area) {
+  int32_t result = 0;
+  std::string err, text;
+  if (!area.command(SLUB_CMD_KFENCE, "", kCommandTimeout, result, err)) {
+    warn("kfence: %s", err.c_str());
+    return kExitNoProcess;
+  }
+  if (result == SLUB_CALLS_NO_ROOM) {
+    warn("kfence: process %d has no room for the answer in %s", opt.pid,
+         area_path(opt.pid).c_str());
+    return kExitNoProcess;
+  }
+  if (result == 0) {
+    warn("kfence: process %d does not answer the command (its libslub.so has no KFENCE)", opt.pid);
+    return kExitNoProcess;
+  }
+  if (result < 0 || !area.reply(result, text, err)) {
+    warn("kfence: %s", result < 0 ? "bad answer" : err.c_str());
+    return kExitNoProcess;
+  }
+  if (!opt.json) {
+    std::fputs(text.c_str(), stdout);
+    return kExitOk;
+  }
+  print_json(ordered_json{{"kfence", json_lines(text)}});
+  return kExitOk;
 }
 
 int display(Area& area, const Snapshot& s, bool fresh) {
@@ -957,7 +1002,7 @@ int display(Area& area, const Snapshot& s, bool fresh) {
 int inspect() {
   Area area;
   std::string err;
-  const bool calls = opt.has_alloc_calls || opt.has_free_calls || opt.tracking;
+  const bool calls = opt.has_alloc_calls || opt.has_free_calls || opt.tracking || opt.kfence;
   if (!area.open(opt.pid, opt.refresh || opt.validate || opt.shrink || calls, err)) {
     warn("%s", err.c_str());
     return kExitNoProcess;
@@ -980,6 +1025,7 @@ int inspect() {
   }
   if (opt.validate || opt.shrink) return run_commands(area);
   if (opt.has_alloc_calls || opt.has_free_calls) return run_calls(area);
+  if (opt.kfence) return show_kfence(area);
 
   if (opt.watch <= 0) {
     Snapshot s;
@@ -1033,7 +1079,7 @@ long parse_long(const char* what, const char* s, long min) {
 }
 
 void parse_args(int argc, char** argv) {
-  enum { kProc = 1000, kJson, kWatch, kIterations, kNoRefresh, kAllocCalls, kFreeCalls };
+  enum { kProc = 1000, kJson, kWatch, kIterations, kNoRefresh, kAllocCalls, kFreeCalls, kKfence };
   static const option longopts[] = {
       {"aliases", no_argument, nullptr, 'a'},
       {"activity", no_argument, nullptr, 'A'},
@@ -1052,6 +1098,7 @@ void parse_args(int argc, char** argv) {
       {"tracking", no_argument, nullptr, 't'},
       {"alloc-calls", required_argument, nullptr, kAllocCalls},
       {"free-calls", required_argument, nullptr, kFreeCalls},
+      {"kfence", no_argument, nullptr, kKfence},
       {"Size", no_argument, nullptr, 'S'},
       {"Totals", no_argument, nullptr, 'T'},
       {"Unreclaim", no_argument, nullptr, 'U'},
@@ -1127,6 +1174,9 @@ void parse_args(int argc, char** argv) {
         opt.free_calls = optarg;
         opt.has_free_calls = true;
         break;
+      case kKfence:
+        opt.kfence = true;
+        break;
       case 'S':
         opt.sort = Sort::kSize;
         sorts++;
@@ -1186,6 +1236,10 @@ void parse_args(int argc, char** argv) {
   if (calls &&
       (opt.proc || opt.aliases || opt.totals || opt.numa || opt.activity_display || rest == 2))
     usage_error("--alloc-calls and --free-calls go alone (with --json at most)");
+  if (opt.kfence &&
+      (calls || opt.validate || opt.shrink || opt.watch > 0 || opt.has_report || opt.proc ||
+       opt.aliases || opt.totals || opt.numa || opt.activity_display || rest == 2))
+    usage_error("--kfence goes alone (with --json at most)");
   if (rest > 2) usage_error("too many arguments");
   if (rest >= 1) {
     opt.pid = static_cast<pid_t>(parse_long("PID", argv[optind], 1));
@@ -1196,7 +1250,7 @@ void parse_args(int argc, char** argv) {
     opt.has_filter = true;
   }
   if (opt.pid == 0 && (opt.has_report || opt.validate || opt.shrink || opt.watch > 0 || opt.proc ||
-                       opt.has_filter || calls))
+                       opt.has_filter || calls || opt.kfence))
     usage_error("this option needs a PID (run slabinfo without arguments to list them)");
 }
 
