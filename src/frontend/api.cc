@@ -473,6 +473,7 @@ SLUB_EXPORT int slub_kfence_object(const void* p) {
   return kfence::is_kfence_address(p) && kfence::ksize(p) != 0;
 }
 SLUB_EXPORT void slub_kfence_get_stats(slub_kfence_stats* out) {
+  ensure_init();  // the pool is made at start-up
   kfence::Stats st;
   kfence::stats(&st);
   *out = {};

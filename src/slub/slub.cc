@@ -1695,12 +1695,16 @@ bool tid_arm(KmemCacheCpu* c) {
 }
 }  // namespace
 
-int slub_kfence_arm(KmemCache* s) {
+int slub_kfence_arm(KmemCache* s, int first, int count) {
   if (s->q != nullptr || s->is_debug()) return 0;  // SLAB and debug caches: always slow
+  const int used = nr_used_cpus();
+  if (count > used) count = used;
   int armed = 0;
-  for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
-    armed += s->sheaf_cap != 0 ? pcs_arm(s, pcs_ptr(s, cpu)) : tid_arm(c);
-  });
+  for (int k = 0; k < count; ++k) {
+    const int cpu = used_cpu((first + k) % used);
+    if (KmemCacheCpu* c = per_cpu_ptr(s, cpu))
+      armed += s->sheaf_cap != 0 ? pcs_arm(s, pcs_ptr(s, cpu)) : tid_arm(c);
+  }
   return armed;
 }
 
