@@ -197,6 +197,9 @@ int slub_mallopt(int param, int value);
 
 /* Nonzero if the allocator owns `ptr` (the start of a live block or any byte of slab memory). */
 int slub_owns(const void* ptr);
+/* Nonzero if `ptr` is a live object of the KFENCE pool (SLUB_KFENCE, SLUB_KFENCE_SAMPLE): a
+ * sampled allocation, alone on a page between guard pages (docs/DEBUGGING.md). */
+int slub_kfence_object(const void* ptr);
 
 /* Virtual CPU mode: binds the calling thread to virtual CPU `vcpu` (0 .. SLUB_MAX_CPUS-1), or
  * unbinds it with -1. Bound threads use that CPU's per-CPU state whatever core they run on. */

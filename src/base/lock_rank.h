@@ -50,6 +50,8 @@ enum class LockClass : uint8_t {
   kPageClass,  // mm/page_class.cc g_init_lock: the page-entry table; a leaf, as the next two
   kRandom,     // pal/os.cc random_u64's pool: cache keys, slab order; under g_slab_mutex or a slot
   kRcuLoad,    // pal/rcu.cc g_load_lock: liburcu's entry points
+  kKfence,     // core/kfence.cc g_lock: the KFENCE pool's slots; a leaf (its fault handler takes
+               // it, and a fault may come under any lock)
   kNr
 };
 
@@ -75,6 +77,7 @@ inline constexpr LockClassName kLockClassNames[] = {
     {LockClass::kPageClass, "g_init_lock (page entries)"},
     {LockClass::kRandom, "random_u64 lock"},
     {LockClass::kRcuLoad, "g_load_lock (liburcu)"},
+    {LockClass::kKfence, "g_lock (KFENCE pool)"},
 };
 constexpr bool lock_class_names_in_order() {
   constexpr int n = sizeof kLockClassNames / sizeof kLockClassNames[0];

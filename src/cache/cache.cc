@@ -12,6 +12,7 @@
 
 #include "cache/export.h"
 #include "core/debug.h"
+#include "core/kfence.h"
 #include "core/kmalloc.h"
 #include "core/merge.h"
 #include "core/meta.h"
@@ -51,6 +52,7 @@ void init_slow() {
   PageClass::init();  // the free fast path's page entries (none: frees take the slow path)
   cpu_areas_init();   // the real CPUs' areas (none: no sheaves)
   debug_init();       // SLUB_DEBUG applies to the kmalloc caches too
+  kfence::init();     // the guarded pool, when SLUB_KFENCE or SLUB_KFENCE_SAMPLE asks for it
   merge_init();
   set_deferred_slab_free(cache_free_slow);
   service_init();
@@ -101,6 +103,9 @@ void cache_free_classic(KmemCache* s, PageDesc* slab, void* object) {
 void* cache_alloc_slow(KmemCache* s, size_t orig_size, int node) {
   ensure_init();  // a kmalloc cache's classic path may lead here before start-up
   if (s->q == nullptr) return __slab_alloc_node(s, orig_size, node);
+  if (node < 0) {
+    if (void* p = kfence::maybe_alloc(s, orig_size); SLUB_UNLIKELY(p != nullptr)) return p;
+  }
   void* object = nullptr;
   {
     ReentryGuard guard;
@@ -385,10 +390,12 @@ void fork_prepare() {
   // PageClass's lock is taken only at start-up, under g_init_lock, before this handler exists.
   os::random_fork_lock();  // a new slab's random order is drawn under no lock above
   rcu::fork_lock();
+  kfence::fork_lock();  // a leaf: a sampled allocation or free takes it under no other lock
 }
 
 namespace {
 void fork_release(bool child) {
+  kfence::fork_unlock();
   rcu::fork_unlock();
   os::random_fork_unlock();
   meta::unlock();

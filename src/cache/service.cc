@@ -5,6 +5,8 @@
 //                              their nodes, idle barns emptied (flush_idle_pass); free pages
 //                              back to the OS (PageAlloc::purge_dirty)
 //   every 100 ms               SLAB caches only: the CPUs whose cache_reap is due (slab::reap_pass)
+//   every SLUB_KFENCE ms       KFENCE: arms the sampler and closes every cache's CPU slots to
+//                              the fast paths (core/kfence.h), unless the last arming is unused
 //   every second, and when     the statistics area (cache/export.cc), made at the first
 //   tools/slabinfo asks        snapshot, when the process is a second old (most processes of a
 //                              shell script are gone by then and never pay for it), and its
@@ -12,6 +14,7 @@
 // Never a thread per CPU, per cache or per allocator: a 4096-CPU machine has one of these.
 #include "cache/cache.h"
 #include "cache/export.h"
+#include "core/kfence.h"
 #include "mm/page_alloc.h"
 #include "pal/options.h"
 #include "pal/os.h"
@@ -43,10 +46,13 @@ void* service_main(void*) {
   uint64_t next_flush = now + uint64_t{g_flush_ms} * kMs;
   uint64_t next_publish = g_clock_ns + kPublishNs > now ? g_clock_ns + kPublishNs : now;
   uint64_t next_reap = now + kReapTickNs;
+  const uint64_t kfence_ns = uint64_t{kfence::interval_ms()} * kMs;
+  uint64_t next_kfence = kfence_ns != 0 ? now + kfence_ns : UINT64_MAX;
   for (;;) {
     uint64_t next = next_flush < next_publish ? next_flush : next_publish;
     const bool reaping = slab::reap_wanted();
     if (reaping && next_reap < next) next = next_reap;
+    if (next_kfence < next) next = next_kfence;
     const unsigned wait_ms = next > now ? static_cast<unsigned>((next - now) / kMs) + 1 : 1;
     if (export_wait(wait_ms)) export_serve();
     now = os::now_ns();
@@ -58,6 +64,10 @@ void* service_main(void*) {
     if (now >= next_reap) {
       if (reaping) slab::reap_pass(now);
       next_reap = now + kReapTickNs;
+    }
+    if (now >= next_kfence) {
+      if (kfence::arm()) for_each_cache([](KmemCache* s) { slub_kfence_arm(s); });
+      next_kfence = now + kfence_ns;
     }
     if (now >= next_publish) {
       export_publish();

@@ -886,14 +886,37 @@ const void* debug_caller(uint32_t* handle) {
   return n > 0 ? ips[i] : nullptr;
 }
 
+int capture_stack(const void** out, int max, const void* from) {
+  const void* ips[64];
+  const int n = backtrace_now(ips, 64, max + 4);
+  int i = 0;
+  if (from != nullptr) {
+    while (i < n && ips[i] != from) ++i;
+    if (i == n) {  // the unwinder did not pass the signal frame: the instruction alone
+      out[0] = from;
+      return 1;
+    }
+  } else {
+    while (i < n && in_allocator(ips[i])) ++i;
+    if (i == n) i = 0;
+  }
+  int k = 0;
+  for (; i < n && k < max && ips[i] != nullptr; ++i) out[k++] = ips[i];  // 0 ends the stack
+  return k;
+}
+
+void print_frames(const void* const* frames, int n) {
+  for (int i = 0; i < n; ++i) {
+    char sym[256];
+    symbolize(frames[i], sym, sizeof sym);
+    debug_print(" %s\n", sym);
+  }
+}
+
 void print_stack(uint32_t handle) {
   if (handle == 0 || g_depot == nullptr || handle > kDepotSlots) return;
   const DepotEntry& e = g_depot[handle - 1];
-  for (uint32_t i = 0; i < e.n; ++i) {
-    char sym[256];
-    symbolize(e.frames[i], sym, sizeof sym);
-    debug_print(" %s\n", sym);
-  }
+  print_frames(e.frames, static_cast<int>(e.n));
 }
 
 namespace {
@@ -918,10 +941,10 @@ void print_names_hint() {
       "stripping it, or pipe this report through `tools/slub decode OBJECT...`\n");
 }
 
-void symbolize(const void* addr, char* buf, size_t len, bool lines) {
+void symbolize(const void* addr, char* buf, size_t len, bool lines, bool exact) {
   os::SymbolInfo info;
   // A return address may be just past the call's function: look up the byte before it.
-  const void* probe = static_cast<const char*>(addr) - 1;
+  const void* probe = exact ? addr : static_cast<const char*>(addr) - 1;
   if (!os::symbol_of(probe, &info, lines)) {
     snprintf(buf, len, "0x%lx", reinterpret_cast<unsigned long>(addr));
     return;

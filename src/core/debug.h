@@ -74,11 +74,18 @@ Track* get_track(const KmemCache* s, void* object, TrackItem item);
 const void* debug_caller(uint32_t* handle);
 // Writes "  sym+0xoff/0xsize [module] file.c:line" lines for a depot handle.
 void print_stack(uint32_t handle);
+// A longer stack kept by its owner (KFENCE's slots): up to `max` return addresses from the
+// user's call into the allocator outward, or, with `from`, from the frame whose address is
+// `from` (a fault's instruction, seen through the signal frame) outward. Returns the count.
+int capture_stack(const void** out, int max, const void* from = nullptr);
+// print_stack's lines for such a stack.
+void print_frames(const void* const* frames, int n);
 // Describes `addr` as "sym+0xoff/0xsize [module]", followed by " file.c:line" when the object
 // has a line table and `lines` is set, or as "0xADDR [module+0xoff]" when the object names no
 // function there (stripped, or no such symbol): that sets the flag print_names_hint reads,
 // unless the object is a system library (under /lib or /usr/lib).
-void symbolize(const void* addr, char* buf, size_t len, bool lines = true);
+// With `exact`, addr is an instruction's own address (a fault's), not a return address.
+void symbolize(const void* addr, char* buf, size_t len, bool lines = true, bool exact = false);
 // After a report with a frame that symbolize could not name: once per process, a line that
 // says how to get names (build unstripped with -g, or `tools/slub decode`).
 void print_names_hint();

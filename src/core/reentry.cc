@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/reentry.h"
 
+#include "core/kfence.h"
 #include "mm/page_alloc.h"
 #include "mm/page_map.h"
 
@@ -16,7 +17,10 @@ void drain_deferred() {
     t_thread.deferred = *static_cast<void**>(p);
     PageDesc* d = PageMap::desc_of(p);
     if (d == nullptr) {
-      if (HugeHeader* h = PageAlloc::huge_header(p)) PageAlloc::huge_free(h);
+      if (kfence::is_kfence_address(p))
+        kfence::free(p);
+      else if (HugeHeader* h = PageAlloc::huge_header(p))
+        PageAlloc::huge_free(h);
     } else if (d->kind == PageKind::kSlab) {
       g_slab_free(d->cache, d, p);
     } else if (d->kind == PageKind::kLarge) {

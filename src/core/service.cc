@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/service.h"
 
+#include "core/kfence.h"
 #include "core/kmem_cache.h"
 #include "mm/page_alloc.h"
 #include "pal/process.h"
@@ -26,7 +27,10 @@ void service_configure(void* (*main)(void*), bool allowed, bool eager) {
 void service_request_slow(bool needed) {
   // Not from inside a slow path (a signal handler's nested call): thread creation allocates.
   if (g_main == nullptr || !g_allowed || t_thread.slow_depth != 0) return;
-  if (!needed && !g_eager && nr_used_cpus() < 2 && PageAlloc::dirty_pages() < kServiceDirtyPages)
+  // KFENCE's sampling is armed by the thread (kfence.h): a process that has it on has the
+  // thread from its first slow path.
+  if (!needed && !g_eager && kfence::interval_ms() == 0 && nr_used_cpus() < 2 &&
+      PageAlloc::dirty_pages() < kServiceDirtyPages)
     return;
   if (g_service_started.exchange(true)) return;
   if (!os::start_thread(g_main, "slub-service")) g_service_started.store(false);

@@ -7,6 +7,7 @@
 #include <slub/slub.h>
 
 #include "core/debug.h"
+#include "core/kfence.h"
 #include "core/slabinfo_format.h"
 #include "frontend/malloc_impl.h"
 #include "mm/page_alloc.h"
@@ -28,6 +29,7 @@ void report_bad_pointer(const char* what, const void* p, const char* why) {
 }
 
 const char* why_not_owned(const void* p, const PageDesc* d) {
+  if (d == nullptr && kfence::is_kfence_address(p)) return "not a live KFENCE object";
   if (d == nullptr)
     return PageMap::lookup(p) != 0 ? "not the start of a huge block" : "not allocated by slub";
   switch (d->kind) {
@@ -55,6 +57,9 @@ bool block_size(const void* p, const PageDesc* d, size_t* out) {
       *out = kPageSize << d->order;
       return true;
     }
+  } else if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) {
+    *out = kfence::ksize(p);  // what was asked for: the next byte is a canary or a guard page
+    return *out != 0;
   } else if (HugeHeader* h = PageAlloc::huge_header(p)) {
     *out = h->usable;
     return true;
@@ -122,6 +127,7 @@ void free_slow(void* p, PageDesc* d) {
     return;
   }
   if (d == nullptr) {
+    if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) return kfence::free(p);
     if (HugeHeader* h = PageAlloc::huge_header(p)) {
       PageAlloc::huge_free(h);
       return;
@@ -148,7 +154,9 @@ void* do_calloc(size_t nmemb, size_t size) {
   void* p = do_malloc(total);
   // The whole usable size reads zero, as with glibc and jemalloc: realloc may grow into it.
   if (p == nullptr) return p;
-  if (total <= kKmallocMax) {
+  if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) {  // a guarded object: no more than asked
+    memset(p, 0, total);
+  } else if (total <= kKmallocMax) {
     const KmemCache* s = &g_kmalloc_caches[kmalloc_index(total)];
     memset(p, 0, SLUB_UNLIKELY(s->orig_off != 0) ? total : s->object_size);
   } else if (needs_zeroing(p)) {
@@ -297,6 +305,7 @@ SLUB_EXPORT void slub_free_aligned_sized(void* p, size_t, size_t) {
 
 SLUB_EXPORT int slub_owns(const void* p) {
   if (p == nullptr) return 0;
+  if (kfence::is_kfence_address(p)) return kfence::ksize(p) != 0;
   PageDesc* d = PageMap::desc_of(p);
   if (d != nullptr) return d->kind == PageKind::kSlab || d->kind == PageKind::kLarge;
   uintptr_t e = PageMap::lookup(p);
@@ -382,6 +391,7 @@ SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
     return;
   }
   if (d == nullptr) {
+    if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) return kfence::free(p);
     if (HugeHeader* h = PageAlloc::huge_header(p)) {  // a signal handler's emergency object
       PageAlloc::huge_free(h);
       return;
@@ -458,6 +468,9 @@ SLUB_EXPORT int slub_node_distance(int a, int b) {
   ensure_init();
   const int n = Topology::nr_nodes();
   return a >= 0 && a < n && b >= 0 && b < n ? Topology::distance(a, b) : -1;
+}
+SLUB_EXPORT int slub_kfence_object(const void* p) {
+  return kfence::is_kfence_address(p) && kfence::ksize(p) != 0;
 }
 SLUB_EXPORT int slub_node_of(const void* p) {
   PageDesc* d = PageMap::desc_of(p);

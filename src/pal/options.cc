@@ -44,6 +44,16 @@ constexpr Option kTable[] = {
     {kOptHwloc, "SLUB_HWLOC", kInteger, -1, -1, 1, nullptr, nullptr,
      "ask hwloc for the CPU-to-node map and distances: -1 when /sys lists more than one node, "
      "1 always, 0 never"},
+    {kOptKfence, "SLUB_KFENCE", kInteger, 0, 0, 3600000, nullptr, nullptr,
+     "KFENCE: ms between sampled allocations served from the guarded pool (the kernel's "
+     "kfence.sample_interval); 0: off"},
+    {kOptKfenceAbort, "SLUB_KFENCE_ABORT", kBool, 0, 0, 1, nullptr, nullptr,
+     "abort after the first KFENCE report instead of letting the program go on"},
+    {kOptKfenceObjects, "SLUB_KFENCE_NUM_OBJECTS", kInteger, 255, 1, 65535, nullptr, nullptr,
+     "KFENCE: objects the guarded pool holds, each on its own page between guard pages"},
+    {kOptKfenceSample, "SLUB_KFENCE_SAMPLE", kInteger, 0, 0, 1l << 30, nullptr, nullptr,
+     "KFENCE for tests: every Nth allocation from the pool, every allocation a slow path "
+     "(slow); 0: sample by SLUB_KFENCE's interval"},
     {kOptMinObjects, "SLUB_MIN_OBJECTS", kInteger, 0, 0, 32767, nullptr, nullptr,
      "the kernel's slub_min_objects, objects a slab should hold at least; 0: 4 x (fls(CPUs) + "
      "1)"},

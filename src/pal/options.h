@@ -35,6 +35,10 @@ enum Id : unsigned {
   kOptFlushMs,         // SLUB_FLUSH_MS
   kOptFreelistRandom,  // SLUB_FREELIST_RANDOM
   kOptHwloc,           // SLUB_HWLOC
+  kOptKfence,          // SLUB_KFENCE
+  kOptKfenceAbort,     // SLUB_KFENCE_ABORT
+  kOptKfenceObjects,   // SLUB_KFENCE_NUM_OBJECTS
+  kOptKfenceSample,    // SLUB_KFENCE_SAMPLE
   kOptMinObjects,      // SLUB_MIN_OBJECTS
   kOptNomerge,         // SLUB_NOMERGE
   kOptReport,          // SLUB_REPORT

@@ -84,6 +84,13 @@ bool commit(void* p, size_t size) {
   return ok;
 }
 
+bool protect(void* p, size_t size) {
+  const int saved = errno;
+  const bool ok = mprotect(p, size, PROT_NONE) == 0;
+  errno = saved;
+  return ok;
+}
+
 void unmap(void* p, size_t size) {
   munmap(p, size);
 }

@@ -28,6 +28,8 @@ void unmap(void* p, size_t size);
 // (PROT_NONE); commit() makes a part of it usable, charged as a writable mapping.
 void* reserve_aligned(size_t size, size_t align);
 bool commit(void* p, size_t size);
+// Makes [p, p+size) inaccessible again (PROT_NONE); its pages keep their contents. Keeps errno.
+bool protect(void* p, size_t size);
 // Reserves `size` bytes readable as zero and not charged (a private read-only mapping of the
 // zero page); commit() makes parts of it writable. nullptr on failure.
 void* reserve_readonly(size_t size);

@@ -13,7 +13,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
+
+#include <atomic>
 
 namespace slub::os {
 
@@ -168,6 +171,51 @@ bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* share
 
 void* find_symbol(const char* name, bool next) {
   return dlsym(next ? RTLD_NEXT : RTLD_DEFAULT, name);
+}
+
+namespace {
+constinit FaultHandler g_fault_fn = nullptr;
+constinit struct sigaction g_old_segv = {};
+constinit std::atomic<bool> g_fault_installed{false};
+
+void on_segv(int sig, siginfo_t* info, void* uc_arg) {
+  auto* uc = static_cast<ucontext_t*>(uc_arg);
+  // si_code > 0: a fault the kernel raised for an access (not kill or sigqueue). Bit 1 of the
+  // page-fault error code says the access was a write (x86-64).
+  if (info != nullptr && info->si_code > 0 && g_fault_fn != nullptr &&
+      g_fault_fn(info->si_addr, (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0,
+                 reinterpret_cast<const void*>(uc->uc_mcontext.gregs[REG_RIP])))
+    return;
+  const struct sigaction& old = g_old_segv;
+  if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction != nullptr) {
+    old.sa_sigaction(sig, info, uc_arg);
+  } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+    old.sa_handler(sig);
+  } else {
+    // The default action: put it back and let the fault happen again (the instruction runs
+    // again on return), or send the signal again when it was not a fault; it is blocked here,
+    // so it arrives when this handler returns.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGSEGV, &dfl, nullptr);
+    if (info == nullptr || info->si_code <= 0) raise(SIGSEGV);
+  }
+}
+}  // namespace
+
+bool install_fault_handler(FaultHandler fn) {
+  if (g_fault_installed.exchange(true)) return true;
+  g_fault_fn = fn;
+  struct sigaction sa = {};
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  const int saved = errno;
+  const bool ok = sigaction(SIGSEGV, &sa, &g_old_segv) == 0;
+  errno = saved;
+  if (!ok) g_fault_installed.store(false);
+  return ok;
 }
 
 void abort_process() {

@@ -80,6 +80,7 @@
 #include <type_traits>
 
 #include "core/debug.h"
+#include "core/kfence.h"
 #include "core/kmalloc.h"
 #include "core/meta.h"
 #include "core/reentry.h"
@@ -134,7 +135,9 @@ void publish_cpu_freelist(KmemCacheCpu* c, void* freelist) {
   SLUB_TSAN_RELEASE(&c->freelist_tid);
   const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_RELAXED);
   __atomic_store_n(&c->freelist_tid.lo, reinterpret_cast<uint64_t>(freelist), __ATOMIC_RELAXED);
-  __atomic_store_n(&c->freelist_tid.hi, (tid & ~kTidBusy) + kTidStep, __ATOMIC_RELEASE);
+  // SLUB_KFENCE_SAMPLE keeps the slot busy, so that every allocation takes the slow path.
+  const uint64_t busy = kfence::keep_slots_closed() ? kTidBusy : 0;
+  __atomic_store_n(&c->freelist_tid.hi, ((tid & ~kTidBusy) + kTidStep) | busy, __ATOMIC_RELEASE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,6 +719,9 @@ void* __slab_alloc_node(KmemCache* s, size_t orig_size, int want_node) {
     service_request();
     return object;
   }
+  if (want_node < 0) {
+    if (void* p = kfence::maybe_alloc(s, orig_size); SLUB_UNLIKELY(p != nullptr)) return p;
+  }
   void* object = nullptr;
   {
     ReentryGuard guard;
@@ -969,7 +975,8 @@ void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu) {
   c->expect = PageClass::make(cache_index(s), static_cast<unsigned>(Topology::node_of(cpu)));
   if (owner_tracked(s)) c->expect = PageClass::with_owner(c->expect, PageClass::owner_of_cpu(cpu));
   SLUB_TSAN_RELEASE(pcs);
-  if (!CpuId::rseq_fast()) return pcs->set_count(n);
+  // KFENCE's SLUB_KFENCE_SAMPLE: every allocation takes the slow path, where it samples.
+  if (!CpuId::rseq_fast() || kfence::keep_slots_closed()) return pcs->set_count(n);
   __atomic_store_n(&pcs->word, Pcs::open_word(n, s->sheaf_cap, c->expect), __ATOMIC_RELEASE);
 }
 
@@ -1227,7 +1234,8 @@ SLUB_SLOW_PATH void pcs_free_slow(KmemCache* s, void* p, uint32_t entry);
 }  // namespace
 
 void* __pcs_alloc(KmemCache* s, size_t orig_size) {
-  if (!CpuId::rseq_fast()) {
+  if (void* p = kfence::maybe_alloc(s, orig_size); SLUB_UNLIKELY(p != nullptr)) return p;
+  if (!CpuId::rseq_fast() && !kfence::keep_slots_closed()) {
     if (void* object = pcs_locked_pop(s); SLUB_LIKELY(object != nullptr)) {
       store_tag(pcs_tag_word(s, object), 0);
       return object;
@@ -1649,6 +1657,53 @@ int flush_idle_pass() {
 // Closes every main sheaf to the rseq sections (rseq stopped for good: a thread bound a virtual
 // CPU, or a fork child could not renew its membarrier registration). Each slot's lock is taken,
 // so that no slow path opens one again after it was closed; the caller fences all CPUs.
+namespace {
+// Without the slot's lock (no one must wait for the service thread here), a compare-and-swap
+// that keeps the count and only makes the fast paths miss:
+//   rseq on: an open word becomes the closed word of the same count (as pcs_close; a section
+//     in flight that commits after it only moves the closed word's low half, which count()
+//     folds in, and one whose commit straddles the swap writes the open word back: that CPU
+//     is not armed this time, which sampling can afford);
+//   rseq off: the closed word's count n moves to (n - 1 in the high half, kClosedLow + 1 in
+//     the low half), the same count for count(), which the locked fast paths refuse as a
+//     word to normalize (a lock holder's next set_count writes it plainly again).
+// A slot a slow path holds at the moment is closed anyway and stays as the holder leaves it.
+bool pcs_arm(const KmemCache* s, Pcs* pcs) {
+  uint64_t w = pcs->load();
+  if (w == 0) return false;  // never used: the first allocation is a slow path anyway
+  uint64_t armed;
+  if (Pcs::is_open(w)) {
+    armed = Pcs::closed_word(Pcs::count_of(w, s->sheaf_cap));
+  } else if (!CpuId::rseq_fast() && static_cast<uint32_t>(w) == Pcs::kClosedLow &&
+             (static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed) != 0) {
+    armed = w - (uint64_t{1} << 32) + 1;
+  } else {
+    return false;  // closed to the fast paths already (held, empty, or armed)
+  }
+  return __atomic_compare_exchange_n(&pcs->word, &w, armed, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED);
+}
+
+// The classic mode's slot: the tid made busy by compare-and-swap (freelist unchanged). Fast
+// paths then miss and the slow path's lock holder publishes a new, idle tid as usual.
+bool tid_arm(KmemCacheCpu* c) {
+  const uint64_t tid = __atomic_load_n(&c->freelist_tid.hi, __ATOMIC_ACQUIRE);
+  const uint64_t fl = __atomic_load_n(&c->freelist_tid.lo, __ATOMIC_ACQUIRE);
+  if ((tid & kTidBusy) != 0 || fl == 0) return false;
+  DoubleWord expected{fl, tid};
+  return cmpxchg16b(&c->freelist_tid, expected, {fl, tid | kTidBusy});
+}
+}  // namespace
+
+int slub_kfence_arm(KmemCache* s) {
+  if (s->q != nullptr || s->is_debug()) return 0;  // SLAB and debug caches: always slow
+  int armed = 0;
+  for_each_cpu_slot(s, [&](KmemCacheCpu* c, int cpu) {
+    armed += s->sheaf_cap != 0 ? pcs_arm(s, pcs_ptr(s, cpu)) : tid_arm(c);
+  });
+  return armed;
+}
+
 bool close_all_sheaves() {
   if (g_init_state.load(std::memory_order_acquire) != 2) return false;
   for (uint64_t& base : g_kmalloc_pcs) __atomic_store_n(&base, uint64_t{0}, __ATOMIC_RELAXED);

@@ -313,6 +313,11 @@ int flush_idle_pass();
 // if one was open.
 bool close_all_sheaves();
 
+// KFENCE's arming (core/kfence.h; the service thread, g_slab_mutex held): every CPU slot of
+// `s` in use is closed to the fast paths, so that the next allocation from `s` on each CPU
+// takes the slow path, where the sampler waits. Returns the slots closed.
+int slub_kfence_arm(KmemCache* s);
+
 // fork(): every SLUB lock (CPU slots, barns, node lists) in the lock order, after g_slab_mutex;
 // released on both sides.
 void slub_lock_all();
