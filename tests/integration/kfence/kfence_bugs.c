@@ -37,6 +37,7 @@ void free_middle_of_object(void);
 void write_past_request(void);
 void write_before_object(void);
 void clean_workload(void);
+void wait_for_sample(void);
 
 static int (*kfence_object)(const void*);
 /* The blocks find_pool_object passed over, freed at the end (pool objects among them too). */
@@ -212,6 +213,24 @@ __attribute__((noinline)) void clean_workload(void) {
   printf("pool objects: %d\n", pooled);
 }
 
+/* No bug: under SLUB_KFENCE=<ms> (the service thread's sampling, not SLUB_KFENCE_SAMPLE),
+ * malloc and free until a block comes from the pool. Not timed: the cap only ends a run whose
+ * sampling is broken, minutes after any sane interval. */
+__attribute__((noinline)) void wait_for_sample(void) {
+  for (long n = 1; n <= 2000000000L; n++) {
+    char* p = malloc(32);
+    const int pooled = kfence_object(p);
+    p[0] = 1;
+    free(p);
+    if (pooled) {
+      printf("sampled after %ld allocations\n", n);
+      return;
+    }
+  }
+  fprintf(stderr, "no allocation sampled\n");
+  exit(1);
+}
+
 static const struct {
   const char* name;
   void (*fn)(void);
@@ -227,6 +246,7 @@ static const struct {
     {"canary", write_past_request},
     {"canary-left", write_before_object},
     {"clean", clean_workload},
+    {"interval", wait_for_sample},
 };
 
 int main(int argc, char** argv) {
