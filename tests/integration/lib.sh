@@ -123,3 +123,32 @@ compare_outputs() {
   fi
   echo "ok: $name ($(wc -c <"$a") bytes of output identical with and without preload)"
 }
+
+# For scripts that check many cases and report each failure before failing at the end: they
+# set LAST_CMD (how to reproduce the case) before calling these, and end with
+# ((FAILED == 0)) || fail "...".
+FAILED=0
+
+# case_failed NAME MESSAGE OUT ERR: records a failure of case NAME, with how to reproduce it
+# and the head of the program's stdout (OUT) and stderr or report file (ERR).
+case_failed() {
+  echo "FAIL: $1: $2" >&2
+  echo "  reproduce: $LAST_CMD" >&2
+  echo "--- stdout of $1 ---" >&2
+  head -n 20 "$3" >&2
+  echo "--- $(basename "$4") (first 80 lines) ---" >&2
+  head -n 80 "$4" >&2
+  echo "---" >&2
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  FAILED=1
+  KEEP_TMP=1
+}
+
+# marked_line FILE NAME: the number of the one line of FILE marked with a "line:NAME */"
+# comment (a C source whose reports a test checks line by line).
+marked_line() {
+  local n
+  n=$(grep -n "line:$2 \*/" "$1" | cut -d: -f1)
+  [[ "$n" =~ ^[0-9]+$ ]] || fail "no single 'line:$2' mark in $1"
+  printf '%s' "$n"
+}

@@ -37,15 +37,7 @@ run() {
 bad() {
   local name=$1
   shift
-  echo "FAIL: $name: $*" >&2
-  echo "  reproduce: $LAST_CMD" >&2
-  echo "--- stdout of $name ---" >&2
-  head -n 20 "$TMP/$name.out" >&2
-  echo "--- stderr of $name (first 80 lines) ---" >&2
-  head -n 80 "$TMP/$name.err" >&2
-  echo "---" >&2
-  FAILED=1
-  KEEP_TMP=1 # read by the exit trap of lib.sh
+  case_failed "$name" "$*" "$TMP/$name.out" "$TMP/$name.err"
 }
 
 # survived NAME: the run exited 0 and printed "survived"; returns 1 (after reporting) if not.

@@ -22,12 +22,7 @@ cd "$TMP" || exit 1
 FAILED=0
 
 # line NAME: the number of the line of buggy_static.c marked "line:NAME".
-line() {
-  local n
-  n=$(grep -n "line:$1 \*/" "$SRC" | cut -d: -f1)
-  [[ "$n" =~ ^[0-9]+$ ]] || fail "no single 'line:$1' mark in $SRC"
-  printf '%s' "$n"
-}
+line() { marked_line "$SRC" "$1"; }
 
 # run NAME COMMAND...: the preloaded run's stderr in NAME.err; it must survive.
 run() {
