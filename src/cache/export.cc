@@ -234,19 +234,15 @@ int serve_calls(slub_shm* shm, const char* arg, bool free_calls) {
 
 // The KFENCE pool's stats and objects (kfence::describe) into the reply: its length, or
 // SLUB_CALLS_NO_ROOM. The text always has the stats lines, so a program that knows the command
-// never answers 0. describe() stops at the first piece of text that does not fit, which may be
-// the second half of a line, and does not say that it stopped: only whole lines are kept, and
-// text that ends within kKfencePiece of the room is taken for cut (kfence.cc writes its pieces
-// through a 512-byte line buffer; a full pool of 255 objects and their stacks is about 100 KiB).
+// never answers 0. describe() writes whole slots and says when the next did not fit (a full
+// pool of 255 objects and their stacks is about 100 KiB): the cut note follows then.
 int serve_kfence(slub_shm* shm) {
   constexpr size_t kRoom = SLUB_SHM_REPLY_BYTES - Reply::kNote;
-  constexpr size_t kKfencePiece = 512;
   char* buf = reply_region(shm);
   if (buf == nullptr) return SLUB_CALLS_NO_ROOM;
-  const size_t n = kfence::describe(buf, kRoom);
-  size_t used = n;
-  while (used > 0 && buf[used - 1] != '\n') --used;
-  if (n + kKfencePiece > kRoom) used = note_cut(buf, used);
+  bool cut = false;
+  size_t used = kfence::describe(buf, kRoom, &cut);
+  if (cut) used = note_cut(buf, used);
   return static_cast<int>(used);
 }
 

@@ -64,6 +64,10 @@ constinit SpinLock<LockClass::kKfence> g_lock;
 constinit Slot* g_slots = nullptr;
 constinit bool* g_guard_opened = nullptr;  // guard page g (0..objects) made accessible by a report
 constinit unsigned g_objects = 0;
+// Slots never used are taken first, in order (g_unused: the next one), then freed ones oldest
+// first (a FIFO from g_free_head to g_free_tail): the kernel's order, without writing every
+// slot's link at start-up (the descriptors' pages are touched only as slots come into use).
+constinit unsigned g_unused = 0;
 constinit int g_free_head = -1, g_free_tail = -1;
 constinit unsigned g_interval_ms = 0;
 constinit unsigned g_sample_every = 0;
@@ -357,10 +361,6 @@ void make_pool(unsigned objects) {
   g_guard_opened = reinterpret_cast<bool*>(g_slots + objects);
   g_meta_bytes = meta;
   g_objects = objects;
-  for (unsigned i = 0; i < objects; ++i)
-    g_slots[i].next = i + 1 < objects ? static_cast<int>(i + 1) : -1;
-  g_free_head = 0;
-  g_free_tail = static_cast<int>(objects) - 1;
   g_bytes = bytes;
   g_start.store(reinterpret_cast<uintptr_t>(pool), std::memory_order_release);
 }
@@ -411,7 +411,8 @@ void* alloc_slow(KmemCache* s, size_t size) {
     bool install = false;
     {
       LockGuard g(g_lock);
-      const int i = g_free_head;
+      const bool fresh = g_unused < g_objects;
+      const int i = fresh ? static_cast<int>(g_unused) : g_free_head;
       if (i < 0) {
         g_skip_capacity.fetch_add(1, std::memory_order_relaxed);
         return nullptr;
@@ -419,9 +420,13 @@ void* alloc_slow(KmemCache* s, size_t size) {
       Slot& m = g_slots[i];
       char* page = page_of_slot(static_cast<unsigned>(i));
       if (!os::commit(page, kPageSize)) return nullptr;  // the slot stays free
-      g_free_head = m.next;
-      if (g_free_head < 0) g_free_tail = -1;
-      if (m.state == State::kUnused) ++g_pages_opened;  // resident from now on
+      if (fresh) {
+        ++g_unused;
+        ++g_pages_opened;  // resident from now on
+      } else {
+        g_free_head = m.next;
+        if (g_free_head < 0) g_free_tail = -1;
+      }
       for (unsigned gd : {static_cast<unsigned>(i), static_cast<unsigned>(i) + 1}) {
         if (g_guard_opened[gd] && os::protect(guard_page(gd), kPageSize))
           g_guard_opened[gd] = false;
@@ -522,15 +527,6 @@ size_t ksize(const void* p) {
   return m.state == State::kAllocated && m.addr == a ? m.size : 0;
 }
 
-KmemCache* cache_of(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  const int i = slot_of_page(a);
-  if (i < 0) return nullptr;
-  LockGuard g(g_lock);
-  const Slot& m = g_slots[i];
-  return m.state == State::kAllocated && m.addr == a ? m.cache : nullptr;
-}
-
 bool arm() {
   return g_armed.exchange(1) == 0;
 }
@@ -554,7 +550,7 @@ void stats(Stats* out) {
   out->resident_bytes = g_pages_opened * kPageSize;
 }
 
-size_t describe(char* buf, size_t cap) {
+size_t describe(char* buf, size_t cap, bool* cut) {
   Sink k{buf, cap, 0, false};
   Stats st;
   stats(&st);
@@ -580,15 +576,24 @@ size_t describe(char* buf, size_t cap) {
       static_cast<unsigned long>(st.meta_bytes >> 10));
   // The kernel's objects file: every slot used so far, a line of dashes between them.
   const uint64_t now = os::now_ns();
-  for (unsigned i = 0; i < g_objects && !k.full; ++i) {
+  *cut = k.full;
+  for (unsigned i = 0; i < g_objects && !*cut; ++i) {
     Slot m;
     {
       LockGuard g(g_lock);
       m = g_slots[i];
     }
     if (m.state == State::kUnused) continue;
-    out(&k, "---------------------------------\n");
-    print_object(&k, static_cast<int>(i), m, now);
+    char piece[8192];  // one slot's text: 2 x 16 frames of at most 256 bytes, and its lines
+    Sink one{piece, sizeof piece, 0, false};
+    out(&one, "---------------------------------\n");
+    print_object(&one, static_cast<int>(i), m, now);
+    if (one.full || k.len + one.len > k.cap) {
+      *cut = true;
+    } else {
+      memcpy(k.buf + k.len, piece, one.len);
+      k.len += one.len;
+    }
   }
   return k.len;
 }

@@ -63,8 +63,6 @@ inline void* maybe_alloc(KmemCache* s, size_t size) {
 SLUB_SLOW_PATH void free(void* p);
 // The size the user asked for of the live pool object `p` starts, 0 if p is not one.
 size_t ksize(const void* p);
-// The cache of the live pool object `p` starts, nullptr if p is not one.
-KmemCache* cache_of(const void* p);
 
 // The service thread, every interval_ms(): sets the token; false if it was still set (no
 // allocation took it since), when the slots need not be closed again.
@@ -87,8 +85,9 @@ struct Stats {
 };
 void stats(Stats* out);
 // The stats and then every used slot (the kernel's stats and objects files) as text into
-// buf[0..cap); returns the bytes written (stops at a line that does not fit).
-size_t describe(char* buf, size_t cap);
+// buf[0..cap); returns the bytes written. Slots are written whole: at the first that does not
+// fit, it stops and sets *cut.
+size_t describe(char* buf, size_t cap, bool* cut);
 
 // fork(): the pool's lock, taken by fork_prepare after every other lock, released on both
 // sides.
