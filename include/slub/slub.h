@@ -214,7 +214,7 @@ struct slub_kfence_stats {
   uint64_t skipped_incompatible; /* sampled but too large for a page, or an RCU cache */
   uint64_t skipped_capacity;     /* sampled while every slot was in use */
   uint64_t pool_bytes;           /* address space, guard pages included */
-  uint64_t resident_bytes;       /* object pages used so far (they stay resident) */
+  uint64_t resident_bytes;       /* pages of live objects (freed ones go back to the OS) */
   uint64_t meta_bytes;           /* the slots' descriptors */
 };
 void slub_kfence_get_stats(struct slub_kfence_stats* out);

@@ -5,10 +5,11 @@
 // but for the pages of objects in use:
 //   page 0: guard | page 1: object #0 | page 2: guard | page 3: object #1 | ... | guard
 // so every object page sits between two guard pages, which it shares with its neighbours.
-// Slot #i's page is made accessible when the slot is handed out and inaccessible again when
-// its object is freed; its contents stay (the kernel's KFENCE keeps them too), so the pool
-// holds at most objects x 4 KiB resident. Free slots are reused oldest first (a FIFO), which
-// keeps a freed object's page inaccessible as long as possible.
+// Slot #i's page is made accessible when the slot is handed out, and inaccessible and given
+// back to the OS (purged) when its object is freed, so the pool holds a page per live object
+// (the kernel keeps a freed object's contents; here a late read after free, once reported,
+// reads zeros). Free slots are reused oldest first (a FIFO), which keeps a freed object's page
+// inaccessible as long as possible.
 //
 // Reports are made after the pool's lock is dropped, from a copy of the slot, in the format of
 // the kernel's mm/kfence/report.c (with "thread" for its "task").
@@ -79,7 +80,7 @@ constinit size_t g_meta_bytes = 0;
 
 // Counters (the kernel's kfence/stats), under g_lock.
 constinit uint64_t g_allocated = 0, g_allocs = 0, g_frees = 0, g_bugs = 0;
-constinit uint64_t g_pages_opened = 0;
+constinit uint64_t g_freed_open = 0;  // freed objects' pages a report made accessible
 constinit std::atomic<uint64_t> g_skip_incompat{0}, g_skip_capacity{0};
 
 // The kernel's canary byte for an address: 0xaa with the address's low three bits mixed in,
@@ -298,7 +299,10 @@ bool classify_fault(uintptr_t a, Report* r) {
     r->kind = m.state == State::kUnused ? Kind::kInvalidAccess : Kind::kUaf;
     if (m.state != State::kUnused) r->index = static_cast<int>(i);
     if (!os::commit(page_of_slot(i), kPageSize)) return false;
-    if (m.state == State::kFreed) m.page_opened = true;
+    if (m.state == State::kFreed && !m.page_opened) {
+      m.page_opened = true;
+      ++g_freed_open;
+    }
   } else {  // a guard page: the nearer neighbour in use (else freed) overflowed or underflowed
     const unsigned g = static_cast<unsigned>(page / 2);
     int best = -1;
@@ -422,7 +426,6 @@ void* alloc_slow(KmemCache* s, size_t size) {
       if (!os::commit(page, kPageSize)) return nullptr;  // the slot stays free
       if (fresh) {
         ++g_unused;
-        ++g_pages_opened;  // resident from now on
       } else {
         g_free_head = m.next;
         if (g_free_head < 0) g_free_tail = -1;
@@ -440,6 +443,7 @@ void* alloc_slow(KmemCache* s, size_t size) {
       m.addr = addr;
       m.size = static_cast<uint32_t>(size);
       m.state = State::kAllocated;
+      if (m.page_opened) --g_freed_open;
       m.page_opened = false;
       m.cache = s;
       snprintf(m.cache_name, sizeof m.cache_name, "%.*s", static_cast<int>(sizeof m.cache_name - 1),
@@ -501,7 +505,10 @@ void free(void* p) {
       set_track(&m->free_track, frames, depth);
       m->state = State::kFreed;
       if (bug) r.slot = *m;
+      // Inaccessible, and given back to the OS: the pool holds a page per live object only
+      // (a late access after free, once reported, reads zeros).
       os::protect(reinterpret_cast<void*>(base), kPageSize);
+      os::purge(reinterpret_cast<void*>(base), kPageSize);
       if (g_free_tail >= 0)
         g_slots[g_free_tail].next = i;
       else
@@ -547,7 +554,7 @@ void stats(Stats* out) {
   out->allocs = g_allocs;
   out->frees = g_frees;
   out->bugs = g_bugs;
-  out->resident_bytes = g_pages_opened * kPageSize;
+  out->resident_bytes = (g_allocated + g_freed_open) * kPageSize;
 }
 
 size_t describe(char* buf, size_t cap, bool* cut) {

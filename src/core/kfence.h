@@ -80,7 +80,7 @@ struct Stats {
   uint64_t skip_incompatible;  // too large for a page, or a cache the pool cannot serve
   uint64_t skip_capacity;      // every slot in use
   uint64_t pool_bytes;         // address space (guard pages included)
-  uint64_t resident_bytes;     // object pages made accessible so far (allocated and freed)
+  uint64_t resident_bytes;     // pages of live objects (and of freed ones a report opened)
   uint64_t meta_bytes;         // the slots' descriptors
 };
 void stats(Stats* out);

@@ -141,10 +141,12 @@ TEST_F(KfenceSample, FreedObjectsPageIsInaccessibleUntilReuse) {
   char* p = static_cast<char*>(slub_malloc(64));
   ASSERT_TRUE(slub_kfence_object(p));
   memset(p, 1, 64);
+  EXPECT_EQ(stats().resident_bytes, 4096u);
   slub_free(p);
   EXPECT_FALSE(slub_kfence_object(p));
   EXPECT_FALSE(readable(p));
   EXPECT_EQ(stats().allocated, 0u);
+  EXPECT_EQ(stats().resident_bytes, 0u) << "a freed object's page goes back to the OS";
 }
 
 TEST_F(KfenceSample, SlotsAreReusedOldestFirstAndCapacityIsCounted) {
@@ -269,8 +271,11 @@ TEST_F(KfenceSample, UseAfterFreeIsReportedOnceAndTheProgramGoesOn) {
   p[0] = 42;
   slub_free(p);
   volatile char* v = p;
-  EXPECT_EQ(v[0], 42);  // faults, is reported, the page made accessible, and reads on
-  EXPECT_EQ(v[1], p[1]);
+  // Faults, is reported, the page made accessible, and reads on: zeros, as the freed page went
+  // back to the OS.
+  EXPECT_EQ(v[0], 0);
+  EXPECT_EQ(v[1], 0);
+  EXPECT_EQ(stats().resident_bytes, 4096u) << "the freed page the report opened";
   const std::string log = log_text();
   EXPECT_EQ(count(log, "BUG: KFENCE: use-after-free read in "), 1u) << log;
   EXPECT_NE(log.find("Use-after-free read at 0x"), std::string::npos) << log;
