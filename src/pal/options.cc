@@ -46,7 +46,7 @@ constexpr Option kTable[] = {
      "1 always, 0 never"},
     {kOptKfence, "SLUB_KFENCE", kInteger, 0, 0, 3600000, nullptr, nullptr,
      "KFENCE: ms between sampled allocations served from the guarded pool (the kernel's "
-     "kfence.sample_interval); 0: off"},
+     "kfence.sample_interval, whose default is 100); 0: off"},
     {kOptKfenceAbort, "SLUB_KFENCE_ABORT", kBool, 0, 0, 1, nullptr, nullptr,
      "abort after the first KFENCE report instead of letting the program go on"},
     {kOptKfenceObjects, "SLUB_KFENCE_NUM_OBJECTS", kInteger, 255, 1, 65535, nullptr, nullptr,
