@@ -968,6 +968,33 @@ void pcs_stop(const KmemCache* s, Pcs* pcs, int cpu) {
   }
 }
 
+// KFENCE's arming of a sheaf slot (slub_kfence_arm, and pcs_start in SLUB_KFENCE_SAMPLE):
+// Without the slot's lock (no one must wait for the service thread here), a compare-and-swap
+// that keeps the count and only makes the fast paths miss:
+//   rseq on: an open word becomes the closed word of the same count (as pcs_close; a section
+//     in flight that commits after it only moves the closed word's low half, which count()
+//     folds in, and one whose commit straddles the swap writes the open word back: that CPU
+//     is not armed this time, which sampling can afford);
+//   rseq off: the closed word's count n moves to (n - 1 in the high half, kClosedLow + 1 in
+//     the low half), the same count for count(), which the locked fast paths refuse as a
+//     word to normalize (a lock holder's next set_count writes it plainly again).
+// A slot a slow path holds at the moment is closed anyway and stays as the holder leaves it.
+bool pcs_arm(const KmemCache* s, Pcs* pcs) {
+  uint64_t w = pcs->load();
+  if (w == 0) return false;  // never used: the first allocation is a slow path anyway
+  uint64_t armed;
+  if (Pcs::is_open(w)) {
+    armed = Pcs::closed_word(Pcs::count_of(w, s->sheaf_cap));
+  } else if (!CpuId::rseq_fast() && static_cast<uint32_t>(w) == Pcs::kClosedLow &&
+             (static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed) != 0) {
+    armed = w - (uint64_t{1} << 32) + 1;
+  } else {
+    return false;  // closed to the fast paths already (held, empty, or armed)
+  }
+  return __atomic_compare_exchange_n(&pcs->word, &w, armed, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED);
+}
+
 // Opens the slot again (c->lock held), unless rseq is off: its node may have changed (hwloc's
 // answer came late).
 void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu) {
@@ -975,8 +1002,14 @@ void pcs_start(const KmemCache* s, KmemCacheCpu* c, Pcs* pcs, int cpu) {
   c->expect = PageClass::make(cache_index(s), static_cast<unsigned>(Topology::node_of(cpu)));
   if (owner_tracked(s)) c->expect = PageClass::with_owner(c->expect, PageClass::owner_of_cpu(cpu));
   SLUB_TSAN_RELEASE(pcs);
-  // KFENCE's SLUB_KFENCE_SAMPLE: every allocation takes the slow path, where it samples.
-  if (!CpuId::rseq_fast() || kfence::keep_slots_closed()) return pcs->set_count(n);
+  // KFENCE's SLUB_KFENCE_SAMPLE: every allocation takes the slow path, where it samples; the
+  // word stays closed, and without rseq in the armed form the locked fast paths refuse.
+  if (SLUB_UNLIKELY(kfence::keep_slots_closed())) {
+    pcs->set_count(n);
+    if (!CpuId::rseq_fast()) pcs_arm(s, pcs);
+    return;
+  }
+  if (!CpuId::rseq_fast()) return pcs->set_count(n);
   __atomic_store_n(&pcs->word, Pcs::open_word(n, s->sheaf_cap, c->expect), __ATOMIC_RELEASE);
 }
 
@@ -1234,8 +1267,7 @@ SLUB_SLOW_PATH void pcs_free_slow(KmemCache* s, void* p, uint32_t entry);
 }  // namespace
 
 void* __pcs_alloc(KmemCache* s, size_t orig_size) {
-  if (void* p = kfence::maybe_alloc(s, orig_size); SLUB_UNLIKELY(p != nullptr)) return p;
-  if (!CpuId::rseq_fast() && !kfence::keep_slots_closed()) {
+  if (!CpuId::rseq_fast()) {
     if (void* object = pcs_locked_pop(s); SLUB_LIKELY(object != nullptr)) {
       store_tag(pcs_tag_word(s, object), 0);
       return object;
@@ -1252,6 +1284,8 @@ void __pcs_free(void* p, uint32_t entry, KmemCache* s) {
 namespace {
 void* pcs_alloc_slow(KmemCache* s, size_t orig_size) {
   await_init();
+  // KFENCE: an armed slot (or SLUB_KFENCE_SAMPLE's closed one) sent this allocation here.
+  if (void* p = kfence::maybe_alloc(s, orig_size); SLUB_UNLIKELY(p != nullptr)) return p;
   void* object = nullptr;
   {
     ReentryGuard guard;
@@ -1658,32 +1692,6 @@ int flush_idle_pass() {
 // CPU, or a fork child could not renew its membarrier registration). Each slot's lock is taken,
 // so that no slow path opens one again after it was closed; the caller fences all CPUs.
 namespace {
-// Without the slot's lock (no one must wait for the service thread here), a compare-and-swap
-// that keeps the count and only makes the fast paths miss:
-//   rseq on: an open word becomes the closed word of the same count (as pcs_close; a section
-//     in flight that commits after it only moves the closed word's low half, which count()
-//     folds in, and one whose commit straddles the swap writes the open word back: that CPU
-//     is not armed this time, which sampling can afford);
-//   rseq off: the closed word's count n moves to (n - 1 in the high half, kClosedLow + 1 in
-//     the low half), the same count for count(), which the locked fast paths refuse as a
-//     word to normalize (a lock holder's next set_count writes it plainly again).
-// A slot a slow path holds at the moment is closed anyway and stays as the holder leaves it.
-bool pcs_arm(const KmemCache* s, Pcs* pcs) {
-  uint64_t w = pcs->load();
-  if (w == 0) return false;  // never used: the first allocation is a slow path anyway
-  uint64_t armed;
-  if (Pcs::is_open(w)) {
-    armed = Pcs::closed_word(Pcs::count_of(w, s->sheaf_cap));
-  } else if (!CpuId::rseq_fast() && static_cast<uint32_t>(w) == Pcs::kClosedLow &&
-             (static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed) != 0) {
-    armed = w - (uint64_t{1} << 32) + 1;
-  } else {
-    return false;  // closed to the fast paths already (held, empty, or armed)
-  }
-  return __atomic_compare_exchange_n(&pcs->word, &w, armed, false, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_RELAXED);
-}
-
 // The classic mode's slot: the tid made busy by compare-and-swap (freelist unchanged). Fast
 // paths then miss and the slow path's lock holder publishes a new, idle tid as usual.
 bool tid_arm(KmemCacheCpu* c) {
