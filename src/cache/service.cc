@@ -5,8 +5,8 @@
 //                              their nodes, idle barns emptied (flush_idle_pass); free pages
 //                              back to the OS (PageAlloc::purge_dirty)
 //   every 100 ms               SLAB caches only: the CPUs whose cache_reap is due (slab::reap_pass)
-//   every SLUB_KFENCE ms       KFENCE: arms the sampler and closes every cache's CPU slots to
-//                              the fast paths (core/kfence.h), unless the last arming is unused
+//   every SLUB_KFENCE ms       KFENCE: arms the sampler and closes the CPU slots of every
+//                              cache on 16 CPUs to the fast paths (core/kfence.h)
 //   every second, and when     the statistics area (cache/export.cc), made at the first
 //   tools/slabinfo asks        snapshot, when the process is a second old (most processes of a
 //                              shell script are gone by then and never pay for it), and its
@@ -71,11 +71,12 @@ void* service_main(void*) {
       next_reap = now + kReapTickNs;
     }
     if (now >= next_kfence) {
-      if (kfence::arm()) {
-        const int used = nr_used_cpus();
-        for_each_cache([&](KmemCache* s) { slub_kfence_arm(s, kfence_cpu, kKfenceArmCpus); });
-        kfence_cpu = used > kKfenceArmCpus ? (kfence_cpu + kKfenceArmCpus) % used : 0;
-      }
+      // The slots are closed again even when the last token is still unused: a free may have
+      // opened them (its slow path opens the slot as an allocation's does) without sampling.
+      kfence::arm();
+      const int used = nr_used_cpus();
+      for_each_cache([&](KmemCache* s) { slub_kfence_arm(s, kfence_cpu, kKfenceArmCpus); });
+      kfence_cpu = used > kKfenceArmCpus ? (kfence_cpu + kKfenceArmCpus) % used : 0;
       next_kfence = now + kfence_ns;
     }
     if (now >= next_publish) {

@@ -905,10 +905,10 @@ int capture_stack(const void** out, int max, const void* from) {
   return k;
 }
 
-void print_frames(const void* const* frames, int n) {
+void print_frames(const void* const* frames, int n, bool exact_first) {
   for (int i = 0; i < n; ++i) {
     char sym[256];
-    symbolize(frames[i], sym, sizeof sym);
+    symbolize(frames[i], sym, sizeof sym, true, exact_first && i == 0);
     debug_print(" %s\n", sym);
   }
 }

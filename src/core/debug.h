@@ -78,8 +78,9 @@ void print_stack(uint32_t handle);
 // user's call into the allocator outward, or, with `from`, from the frame whose address is
 // `from` (a fault's instruction, seen through the signal frame) outward. Returns the count.
 int capture_stack(const void** out, int max, const void* from = nullptr);
-// print_stack's lines for such a stack.
-void print_frames(const void* const* frames, int n);
+// print_stack's lines for such a stack; with `exact_first`, frames[0] is an instruction's own
+// address (a fault's), not a return address.
+void print_frames(const void* const* frames, int n, bool exact_first = false);
 // Describes `addr` as "sym+0xoff/0xsize [module]", followed by " file.c:line" when the object
 // has a line table and `lines` is set, or as "0xADDR [module+0xoff]" when the object names no
 // function there (stripped, or no such symbol): that sets the flag print_names_hint reads,

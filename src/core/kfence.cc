@@ -52,6 +52,7 @@ struct Slot {
   uint32_t size;   // what the user asked for
   State state;
   bool page_opened;     // a fault report made the freed object's page accessible
+  bool deferred;        // a signal handler's free put a list link in its first 8 bytes (atomic ops)
   KmemCache* cache;     // nullptr while unused
   char cache_name[32];  // kept for reports: the cache may be destroyed before a late access
   int next;             // the next free slot (FIFO), -1 at the tail
@@ -266,7 +267,7 @@ void report(const Report& r) {
                   static_cast<unsigned long>(r.addr));
       break;
   }
-  print_frames(r.frames, r.depth);
+  print_frames(r.frames, r.depth, r.title_exact);  // a fault's first frame is its instruction
   if (r.index >= 0) {
     debug_print("\n");
     print_object(nullptr, r.index, r.slot, now);
@@ -338,7 +339,15 @@ bool on_fault(void* addr, bool write, const void* ip) {
   Report r{};
   r.addr = reinterpret_cast<uintptr_t>(addr);
   r.write = write;
-  {
+  // A fault in a signal handler that interrupted a holder of g_lock (every holder runs in a
+  // ReentryGuard): the lock is not waited for; the fault goes on to the previous handler.
+  if (t_thread.slow_depth != 0) {
+    if (!g_lock.try_lock_now()) return false;
+    const bool ok = classify_fault(r.addr, &r);
+    g_lock.unlock();
+    if (!ok) return false;
+  } else {
+    ReentryGuard guard;
     LockGuard g(g_lock);
     if (!classify_fault(r.addr, &r)) return false;
   }
@@ -445,6 +454,7 @@ void* alloc_slow(KmemCache* s, size_t size) {
       m.state = State::kAllocated;
       if (m.page_opened) --g_freed_open;
       m.page_opened = false;
+      m.deferred = false;
       m.cache = s;
       snprintf(m.cache_name, sizeof m.cache_name, "%.*s", static_cast<int>(sizeof m.cache_name - 1),
                s->name);
@@ -469,7 +479,10 @@ void free(void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   if (t_thread.slow_depth != 0) {  // a signal handler's free inside a slow path: later
     const int i = slot_of_page(a);
-    if (i >= 0 && g_slots[i].state == State::kAllocated && g_slots[i].addr == a) defer_free(p);
+    if (i >= 0 && g_slots[i].state == State::kAllocated && g_slots[i].addr == a) {
+      __atomic_store_n(&g_slots[i].deferred, true, __ATOMIC_RELAXED);
+      defer_free(p);
+    }
     return;
   }
   Report r{};
@@ -491,6 +504,12 @@ void free(void* p) {
       ++g_bugs;
     } else {
       const uintptr_t base = reinterpret_cast<uintptr_t>(page_of_slot(static_cast<unsigned>(i)));
+      // A deferred free's list link covered the first 8 bytes: canaries of an object smaller
+      // than that, put back (the link is not the program's doing).
+      if (__atomic_exchange_n(&m->deferred, false, __ATOMIC_RELAXED)) {
+        for (uintptr_t c = m->addr + m->size; c < m->addr + sizeof(void*); ++c)
+          *reinterpret_cast<uint8_t*>(c) = canary(c);
+      }
       uintptr_t first = 0;
       if (bad_bytes(base, m->addr, &first) ||
           bad_bytes(m->addr + m->size, base + kPageSize, &first)) {
@@ -529,6 +548,7 @@ size_t ksize(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   const int i = slot_of_page(a);
   if (i < 0) return 0;
+  ReentryGuard guard;  // a signal handler's pool free meanwhile is deferred, not a deadlock
   LockGuard g(g_lock);
   const Slot& m = g_slots[i];
   return m.state == State::kAllocated && m.addr == a ? m.size : 0;
@@ -549,6 +569,7 @@ void stats(Stats* out) {
   out->skip_incompatible = g_skip_incompat.load(std::memory_order_relaxed);
   out->skip_capacity = g_skip_capacity.load(std::memory_order_relaxed);
   if (!out->enabled) return;
+  ReentryGuard guard;
   LockGuard g(g_lock);
   out->allocated = g_allocated;
   out->allocs = g_allocs;
@@ -591,7 +612,7 @@ size_t describe(char* buf, size_t cap, bool* cut) {
       m = g_slots[i];
     }
     if (m.state == State::kUnused) continue;
-    char piece[8192];  // one slot's text: 2 x 16 frames of at most 256 bytes, and its lines
+    char piece[10240];  // one slot's text: 2 x 16 frame lines of at most 257 bytes, 4 others
     Sink one{piece, sizeof piece, 0, false};
     out(&one, "---------------------------------\n");
     print_object(&one, static_cast<int>(i), m, now);

@@ -12,10 +12,12 @@
 // aborts.
 //
 // Sampling costs the fast paths nothing: every SLUB_KFENCE ms the service thread arms the
-// sampler (arm(): a token) and closes the CPU slots of every cache to the fast paths (slub.cc
-// slub_kfence_arm: the way a slot's lock holder stops it), so that the next allocation on each
-// CPU takes its slow path; the first slow path that finds the token takes it and serves the
-// allocation from the pool (when the object fits a page). SLUB_KFENCE_SAMPLE=N instead samples
+// sampler (arm(): a token) and closes the CPU slots of every cache on 16 of the CPUs in use
+// (the next 16 the next time) to the fast paths (slub.cc slub_kfence_arm, the way a slot's
+// lock holder stops it), so that the next allocation or free there takes its slow path; the
+// first slow-path allocation that finds the token takes it and serves the allocation from the
+// pool (when the object fits a page). A free's slow path opens the slot again without
+// sampling: the slots are closed again at every interval. SLUB_KFENCE_SAMPLE=N instead samples
 // every Nth slow-path allocation and keeps the slots closed, so that every allocation is a
 // slow path: a test mode, slow.
 #pragma once
@@ -59,13 +61,14 @@ inline void* maybe_alloc(KmemCache* s, size_t size) {
 }
 
 // Free of a pool address (is_kfence_address): checks, canaries, reports; the page becomes
-// inaccessible. From inside a slow path (a signal handler's free) it is deferred.
+// inaccessible. From inside a slow path (a signal handler's free) a live object's free is
+// deferred, anything else ignored without a report (the pool's lock may be held).
 SLUB_SLOW_PATH void free(void* p);
 // The size the user asked for of the live pool object `p` starts, 0 if p is not one.
 size_t ksize(const void* p);
 
 // The service thread, every interval_ms(): sets the token; false if it was still set (no
-// allocation took it since), when the slots need not be closed again.
+// allocation took it since).
 bool arm();
 
 // The kernel's /sys/kernel/debug/kfence/stats.

@@ -305,7 +305,7 @@ SLUB_EXPORT void slub_free_aligned_sized(void* p, size_t, size_t) {
 
 SLUB_EXPORT int slub_owns(const void* p) {
   if (p == nullptr) return 0;
-  if (kfence::is_kfence_address(p)) return kfence::ksize(p) != 0;
+  if (kfence::is_kfence_address(p)) return 1;  // the pool is slub's memory, every byte of it
   PageDesc* d = PageMap::desc_of(p);
   if (d != nullptr) return d->kind == PageKind::kSlab || d->kind == PageKind::kLarge;
   uintptr_t e = PageMap::lookup(p);

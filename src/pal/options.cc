@@ -49,8 +49,9 @@ constexpr Option kTable[] = {
      "kfence.sample_interval, whose default is 100); 0: off"},
     {kOptKfenceAbort, "SLUB_KFENCE_ABORT", kBool, 0, 0, 1, nullptr, nullptr,
      "abort after the first KFENCE report instead of letting the program go on"},
-    {kOptKfenceObjects, "SLUB_KFENCE_NUM_OBJECTS", kInteger, 255, 1, 65535, nullptr, nullptr,
-     "KFENCE: objects the guarded pool holds, each on its own page between guard pages"},
+    {kOptKfenceObjects, "SLUB_KFENCE_NUM_OBJECTS", kInteger, 255, 1, 16383, nullptr, nullptr,
+     "KFENCE: objects the guarded pool holds, each on its own page between guard pages (each "
+     "live one splits the pool's mapping: at most 32766 of vm.max_map_count's 65530)"},
     {kOptKfenceSample, "SLUB_KFENCE_SAMPLE", kInteger, 0, 0, 1l << 30, nullptr, nullptr,
      "KFENCE for tests: every Nth allocation from the pool, every allocation a slow path "
      "(slow); 0: sample by SLUB_KFENCE's interval"},

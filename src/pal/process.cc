@@ -178,41 +178,66 @@ constinit FaultHandler g_fault_fn = nullptr;
 constinit struct sigaction g_old_segv = {};
 constinit std::atomic<bool> g_fault_installed{false};
 
+// The default action for a SIGSEGV: put it back and let the fault happen again (the
+// instruction runs again on return), or, for a signal that was sent and not raised by a fault,
+// send it again (it is blocked here, so it arrives when the handler returns).
+void default_action(const siginfo_t* info) {
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGSEGV, &dfl, nullptr);
+  if (info == nullptr || info->si_code <= 0) raise(SIGSEGV);
+}
+
 void on_segv(int sig, siginfo_t* info, void* uc_arg) {
   auto* uc = static_cast<ucontext_t*>(uc_arg);
   // si_code > 0: a fault the kernel raised for an access (not kill or sigqueue). Bit 1 of the
   // page-fault error code says the access was a write (x86-64).
-  if (info != nullptr && info->si_code > 0 && g_fault_fn != nullptr &&
+  const bool fault = info != nullptr && info->si_code > 0;
+  if (fault && g_fault_fn != nullptr &&
       g_fault_fn(info->si_addr, (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0,
                  reinterpret_cast<const void*>(uc->uc_mcontext.gregs[REG_RIP])))
     return;
-  const struct sigaction& old = g_old_segv;
-  if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction != nullptr) {
-    old.sa_sigaction(sig, info, uc_arg);
-  } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
-    old.sa_handler(sig);
-  } else {
-    // The default action: put it back and let the fault happen again (the instruction runs
-    // again on return), or send the signal again when it was not a fault; it is blocked here,
-    // so it arrives when this handler returns.
-    struct sigaction dfl = {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(SIGSEGV, &dfl, nullptr);
-    if (info == nullptr || info->si_code <= 0) raise(SIGSEGV);
+  const struct sigaction old = g_old_segv;
+  if (old.sa_handler == SIG_DFL) return default_action(info);
+  if (old.sa_handler == SIG_IGN) {
+    if (fault) default_action(info);  // an ignored fault would run again forever: it kills
+    return;
   }
+  // The program's handler, run as the kernel would have run it: with the mask at the signal
+  // plus its sa_mask, SIGSEGV blocked unless SA_NODEFER, and SA_RESETHAND honoured.
+  if (old.sa_flags & SA_RESETHAND) {
+    g_old_segv.sa_handler = SIG_DFL;
+    g_old_segv.sa_flags &= ~SA_SIGINFO;
+  }
+  sigset_t mask = uc->uc_sigmask, prev;
+  for (int s = 1; s < NSIG; ++s)
+    if (sigismember(&old.sa_mask, s) == 1) sigaddset(&mask, s);
+  if (old.sa_flags & SA_NODEFER)
+    sigdelset(&mask, SIGSEGV);
+  else
+    sigaddset(&mask, SIGSEGV);
+  pthread_sigmask(SIG_SETMASK, &mask, &prev);
+  if (old.sa_flags & SA_SIGINFO)
+    old.sa_sigaction(sig, info, uc_arg);
+  else
+    old.sa_handler(sig);
+  pthread_sigmask(SIG_SETMASK, &prev, nullptr);
 }
 }  // namespace
 
 bool install_fault_handler(FaultHandler fn) {
   if (g_fault_installed.exchange(true)) return true;
   g_fault_fn = fn;
+  const int saved = errno;
+  // The action in place is read first: a fault of another thread between the install and the
+  // read must find it.
+  bool ok = sigaction(SIGSEGV, nullptr, &g_old_segv) == 0;
   struct sigaction sa = {};
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  const int saved = errno;
-  const bool ok = sigaction(SIGSEGV, &sa, &g_old_segv) == 0;
+  ok = ok && sigaction(SIGSEGV, &sa, nullptr) == 0;
   errno = saved;
   if (!ok) g_fault_installed.store(false);
   return ok;

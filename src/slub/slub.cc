@@ -976,8 +976,9 @@ void pcs_stop(const KmemCache* s, Pcs* pcs, int cpu) {
 //     folds in, and one whose commit straddles the swap writes the open word back: that CPU
 //     is not armed this time, which sampling can afford);
 //   rseq off: the closed word's count n moves to (n - 1 in the high half, kClosedLow + 1 in
-//     the low half), the same count for count(), which the locked fast paths refuse as a
-//     word to normalize (a lock holder's next set_count writes it plainly again).
+//     the low half), or for an empty slot to (1, kClosedLow - 1): the same count for count(),
+//     which the locked fast paths refuse as a word to normalize (a lock holder's next
+//     set_count writes it plainly again).
 // A slot a slow path holds at the moment is closed anyway and stays as the holder leaves it.
 bool pcs_arm(const KmemCache* s, Pcs* pcs) {
   uint64_t w = pcs->load();
@@ -985,9 +986,9 @@ bool pcs_arm(const KmemCache* s, Pcs* pcs) {
   uint64_t armed;
   if (Pcs::is_open(w)) {
     armed = Pcs::closed_word(Pcs::count_of(w, s->sheaf_cap));
-  } else if (!CpuId::rseq_fast() && static_cast<uint32_t>(w) == Pcs::kClosedLow &&
-             (static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed) != 0) {
-    armed = w - (uint64_t{1} << 32) + 1;
+  } else if (!CpuId::rseq_fast() && static_cast<uint32_t>(w) == Pcs::kClosedLow) {
+    const bool empty = (static_cast<uint32_t>(w >> 32) & ~Pcs::kClosed) == 0;
+    armed = empty ? w + (uint64_t{1} << 32) - 1 : w - (uint64_t{1} << 32) + 1;
   } else {
     return false;  // closed to the fast paths already (held, empty, or armed)
   }

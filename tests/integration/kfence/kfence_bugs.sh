@@ -259,7 +259,7 @@ else
 fi
 
 # --- the program's own SIGSEGV handler, before and after slub's --------------------------------
-for mode in before after; do
+for mode in before after nodefer ignored; do
   name=signals-$mode
   run "$name" "$SIGPROG" "$mode"
   survived "$name" ok || continue

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* kfence_signals: KFENCE's SIGSEGV handler and the program's own, for kfence_bugs.sh.
  *
- *   usage: kfence_signals before|after   (LD_PRELOAD=libslub.so SLUB_KFENCE_SAMPLE=1)
+ *   usage: kfence_signals before|after|nodefer|ignored
+ *          (LD_PRELOAD=libslub.so SLUB_KFENCE_SAMPLE=1)
  *
  * A "foreign" fault is one outside the KFENCE pool: a write to a page the program made
  * PROT_NONE itself. Its handler recovers from it, once with siglongjmp and once by making the
@@ -13,7 +14,12 @@
  *           handler gets every fault, recovers from its own, and passes any other on to the
  *           handler it replaced (as a well-behaved program does), so that a KFENCE bug is
  *           still reported.
- * Both print "ok" at the end and exit 0. The program prints "previous handler: set|default"
+ *   nodefer: as before, with SA_NODEFER and a plain longjmp out of the handler (as some
+ *           memory probes do): slub must run the handler as the kernel would, with SIGSEGV
+ *           not blocked, or the second fault, SIGSEGV still blocked, kills the process.
+ *   ignored: SIGSEGV set to SIG_IGN first; after slub's handler is installed, a SIGSEGV sent
+ *           with kill must still be ignored.
+ * All print "ok" at the end and exit 0. The program prints "previous handler: set|default"
  * in the "after" mode: under slub, once a pool object exists, its handler must be there.
  */
 #define _GNU_SOURCE
@@ -81,14 +87,57 @@ static void install(struct sigaction* old) {
   }
 }
 
-/* "before": sigaction from a constructor, ahead of main's first malloc (nothing here
- * allocates). glibc passes a program's constructors argc and argv. */
+/* "nodefer": its handler leaves by longjmp, which restores no signal mask. */
+static jmp_buf plain_recover;
+static void on_segv_nodefer(int sig, siginfo_t* info, void* uc) {
+  (void)sig;
+  (void)uc;
+  char* a = info->si_addr;
+  if (foreign_page != NULL && a >= foreign_page && a < foreign_page + kPage) {
+    foreign_faults++;
+    longjmp(plain_recover, 1);
+  }
+  write_str("kfence_signals: unexpected SIGSEGV outside the program's own page\n");
+  _exit(4);
+}
+
+/* "before", "nodefer", "ignored": sigaction from a constructor, ahead of main's first malloc
+ * (nothing here allocates). glibc passes a program's constructors argc and argv. */
 static int before_mode;
 __attribute__((constructor)) static void install_early(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "before") == 0) {
     before_mode = 1;
     install(NULL);
+  } else if (argc == 2 && strcmp(argv[1], "nodefer") == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv_nodefer;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, NULL) != 0) _exit(5);
+    before_mode = 1;
+  } else if (argc == 2 && strcmp(argv[1], "ignored") == 0) {
+    signal(SIGSEGV, SIG_IGN);
+    before_mode = 1;
   }
+}
+
+/* Two faults on a PROT_NONE page, each left by the handler's longjmp. */
+static void nodefer_faults_recovered(void) {
+  void* page = mmap(NULL, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) exit(1);
+  foreign_page = page;
+  foreign_faults = 0;
+  for (int i = 0; i < 2; i++) {
+    if (setjmp(plain_recover) == 0) {
+      foreign_page[i] = 1; /* faults; the handler jumps back */
+      fprintf(stderr, "the write to the PROT_NONE page did not fault\n");
+      exit(1);
+    }
+  }
+  if (foreign_faults != 2) exit(1);
+  munmap(page, kPage);
+  foreign_page = NULL;
 }
 
 /* Two foreign faults: one left with siglongjmp, one by returning after mprotect. */
@@ -142,8 +191,9 @@ __attribute__((noinline)) void overflow_pool_object(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2 || (strcmp(argv[1], "before") != 0 && strcmp(argv[1], "after") != 0)) {
-    fprintf(stderr, "usage: %s before|after\n", argv[0]);
+  if (argc != 2 || (strcmp(argv[1], "before") != 0 && strcmp(argv[1], "after") != 0 &&
+                    strcmp(argv[1], "nodefer") != 0 && strcmp(argv[1], "ignored") != 0)) {
+    fprintf(stderr, "usage: %s before|after|nodefer|ignored\n", argv[0]);
     return 2;
   }
   if (dlsym(RTLD_DEFAULT, "slub_kfence_object") == NULL) {
@@ -151,7 +201,22 @@ int main(int argc, char** argv) {
     return 77;
   }
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (strcmp(argv[1], "before") == 0) {
+  if (strcmp(argv[1], "nodefer") == 0 || strcmp(argv[1], "ignored") == 0) {
+    if (!before_mode) return 2;
+    /* A pool object first: slub's handler is installed, in front of the program's. */
+    void* blocks[4];
+    for (int i = 0; i < 4; i++) blocks[i] = malloc(48);
+    if (strcmp(argv[1], "nodefer") == 0) {
+      nodefer_faults_recovered();
+      overflow_pool_object();
+      nodefer_faults_recovered();
+    } else {
+      kill(getpid(), SIGSEGV); /* ignored, as before slub */
+      overflow_pool_object();
+      kill(getpid(), SIGSEGV);
+    }
+    for (int i = 0; i < 4; i++) free(blocks[i]);
+  } else if (strcmp(argv[1], "before") == 0) {
     if (!before_mode) {
       fprintf(stderr, "the constructor did not see the mode: not glibc?\n");
       return 2;
