@@ -206,6 +206,17 @@ int cache_destroy(KmemCache* s) {
     g_slab_mutex.unlock();
     return 0;
   }
+  void* sampled[8];
+  if (const unsigned live = kfence::live_objects(s, sampled, 8)) {
+    os::print("slub: kmem_cache_destroy %s: Slab cache still has objects: %u KFENCE objects\n",
+              s->name, live);
+    for (unsigned i = 0; i < live && i < 8; ++i)
+      os::print("slub:   object %p still allocated (KFENCE)\n", sampled[i]);
+    s->refcount++;
+    g_slab_mutex.unlock();
+    errno = EBUSY;
+    return -1;
+  }
   if (s->q != nullptr) {
     slab::shrink(s);
     if (const size_t busy = slab::busy_slabs(s)) {

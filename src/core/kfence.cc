@@ -554,6 +554,20 @@ size_t ksize(const void* p) {
   return m.state == State::kAllocated && m.addr == a ? m.size : 0;
 }
 
+unsigned live_objects(const KmemCache* s, void** found, unsigned max) {
+  if (g_start.load(std::memory_order_relaxed) == 0) return 0;
+  unsigned n = 0;
+  ReentryGuard guard;
+  LockGuard g(g_lock);
+  for (unsigned i = 0; i < g_unused; ++i) {
+    const Slot& m = g_slots[i];
+    if (m.state != State::kAllocated || m.cache != s) continue;
+    if (n < max) found[n] = reinterpret_cast<void*>(m.addr);
+    ++n;
+  }
+  return n;
+}
+
 bool arm() {
   return g_armed.exchange(1) == 0;
 }

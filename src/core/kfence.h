@@ -66,6 +66,10 @@ inline void* maybe_alloc(KmemCache* s, size_t size) {
 SLUB_SLOW_PATH void free(void* p);
 // The size the user asked for of the live pool object `p` starts, 0 if p is not one.
 size_t ksize(const void* p);
+// How many pool objects of `s` are live; the first `max` of them into found[]. A cache is
+// destroyed only without any (as without live slab objects): whether an object was sampled
+// does not change what kmem_cache_destroy does.
+unsigned live_objects(const KmemCache* s, void** found, unsigned max);
 
 // The service thread, every interval_ms(): sets the token; false if it was still set (no
 // allocation took it since).
