@@ -51,7 +51,7 @@ struct Slot {
   uintptr_t addr;  // the object, inside the slot's page
   uint32_t size;   // what the user asked for
   State state;
-  bool page_opened;     // a fault report made the freed object's page accessible
+  bool page_opened;     // a fault report made the (freed or unused) slot's page accessible
   bool deferred;        // a signal handler's free put a list link in its first 8 bytes (atomic ops)
   KmemCache* cache;     // nullptr while unused
   char cache_name[32];  // kept for reports: the cache may be destroyed before a late access
@@ -81,7 +81,7 @@ constinit size_t g_meta_bytes = 0;
 
 // Counters (the kernel's kfence/stats), under g_lock.
 constinit uint64_t g_allocated = 0, g_allocs = 0, g_frees = 0, g_bugs = 0;
-constinit uint64_t g_freed_open = 0;  // freed objects' pages a report made accessible
+constinit uint64_t g_opened = 0;  // pages a report made accessible (freed or unused slots', guards)
 constinit std::atomic<uint64_t> g_skip_incompat{0}, g_skip_capacity{0};
 
 // The kernel's canary byte for an address: 0xaa with the address's low three bits mixed in,
@@ -124,7 +124,7 @@ size_t object_align(const KmemCache* s) {
   return a;
 }
 
-bool on_fault(void* addr, bool write, const void* ip);
+bool on_fault(void* addr, bool write, bool fetch, const void* ip);
 
 // ---- reports ------------------------------------------------------------------------------
 
@@ -290,22 +290,31 @@ int slot_of_page(uintptr_t a) {
 // ---- the fault handler --------------------------------------------------------------------
 
 // A fault at `a` in the pool (g_lock held): which object it concerns and how. Makes the page
-// accessible, so that the access goes on and is reported only once.
-bool classify_fault(uintptr_t a, Report* r) {
+// accessible, so that the access goes on and is reported only once. *repeat: the page is
+// accessible already (a fault of another thread that came before the page was opened, or a
+// page reused meanwhile): nothing to report, the access runs again.
+bool classify_fault(uintptr_t a, Report* r, bool* repeat) {
   const uintptr_t page = (a - g_start.load(std::memory_order_relaxed)) / kPageSize;
   r->index = -1;
+  *repeat = false;
   if ((page & 1) != 0) {  // an object's page: its object was freed (or the slot never used)
     const unsigned i = static_cast<unsigned>(page / 2);
     Slot& m = g_slots[i];
+    if (m.state == State::kAllocated || m.page_opened) {
+      *repeat = true;
+      return true;
+    }
     r->kind = m.state == State::kUnused ? Kind::kInvalidAccess : Kind::kUaf;
     if (m.state != State::kUnused) r->index = static_cast<int>(i);
     if (!os::commit(page_of_slot(i), kPageSize)) return false;
-    if (m.state == State::kFreed && !m.page_opened) {
-      m.page_opened = true;
-      ++g_freed_open;
-    }
+    m.page_opened = true;
+    ++g_opened;
   } else {  // a guard page: the nearer neighbour in use (else freed) overflowed or underflowed
     const unsigned g = static_cast<unsigned>(page / 2);
+    if (g_guard_opened[g]) {
+      *repeat = true;
+      return true;
+    }
     int best = -1;
     uintptr_t best_dist = 0;
     State best_state = State::kUnused;
@@ -328,34 +337,40 @@ bool classify_fault(uintptr_t a, Report* r) {
     r->index = best;
     if (!os::commit(guard_page(g), kPageSize)) return false;
     g_guard_opened[g] = true;
+    ++g_opened;
   }
   if (r->index >= 0) r->slot = g_slots[r->index];
   ++g_bugs;
   return true;
 }
 
-bool on_fault(void* addr, bool write, const void* ip) {
+bool on_fault(void* addr, bool write, bool fetch, const void* ip) {
   if (!is_kfence_address(addr)) return false;
   Report r{};
   r.addr = reinterpret_cast<uintptr_t>(addr);
   r.write = write;
+  bool repeat = false;
   // A fault in a signal handler that interrupted a holder of g_lock (every holder runs in a
   // ReentryGuard): the lock is not waited for; the fault goes on to the previous handler.
   if (t_thread.slow_depth != 0) {
     if (!g_lock.try_lock_now()) return false;
-    const bool ok = classify_fault(r.addr, &r);
+    const bool ok = classify_fault(r.addr, &r, &repeat);
     g_lock.unlock();
     if (!ok) return false;
   } else {
     ReentryGuard guard;
     LockGuard g(g_lock);
-    if (!classify_fault(r.addr, &r)) return false;
+    if (!classify_fault(r.addr, &r, &repeat)) return false;
   }
+  // An instruction fetch from the pool (a call through a pointer to a pool object) faults
+  // again in a page made accessible, which is not executable: reported once, then the fault
+  // goes on to the previous handler (the default one kills, as outside the pool).
+  if (repeat) return !fetch;
   r.depth = capture_stack(r.frames, kStackDepth, ip);
   r.title_ip = ip;
   r.title_exact = true;
   report(r);
-  return true;
+  return !fetch;
 }
 
 // ---- the pool -----------------------------------------------------------------------------
@@ -440,8 +455,10 @@ void* alloc_slow(KmemCache* s, size_t size) {
         if (g_free_head < 0) g_free_tail = -1;
       }
       for (unsigned gd : {static_cast<unsigned>(i), static_cast<unsigned>(i) + 1}) {
-        if (g_guard_opened[gd] && os::protect(guard_page(gd), kPageSize))
+        if (g_guard_opened[gd] && os::protect(guard_page(gd), kPageSize)) {
           g_guard_opened[gd] = false;
+          --g_opened;
+        }
       }
       const uintptr_t base = reinterpret_cast<uintptr_t>(page);
       addr = g_place_right ? (base + kPageSize - size) & ~(object_align(s) - 1) : base;
@@ -452,7 +469,7 @@ void* alloc_slow(KmemCache* s, size_t size) {
       m.addr = addr;
       m.size = static_cast<uint32_t>(size);
       m.state = State::kAllocated;
-      if (m.page_opened) --g_freed_open;
+      if (m.page_opened) --g_opened;
       m.page_opened = false;
       m.deferred = false;
       m.cache = s;
@@ -544,14 +561,46 @@ void free(void* p) {
   if (bug) report(r);
 }
 
-size_t ksize(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
+namespace {
+// Under g_lock: the live object `a` starts, or nullptr.
+const Slot* live_slot(uintptr_t a) {
   const int i = slot_of_page(a);
-  if (i < 0) return 0;
+  if (i < 0) return nullptr;
+  const Slot& m = g_slots[i];
+  return m.state == State::kAllocated && m.addr == a ? &m : nullptr;
+}
+
+// Runs fn under g_lock, or, in a signal handler inside a slow path whose thread may hold it
+// (every holder runs in a ReentryGuard), without it if it is taken: what fn reads of a live
+// object's slot is then the program's own object, which no other thread may free meanwhile.
+template <class Fn>
+auto with_lock(Fn fn) {
+  if (t_thread.slow_depth != 0) {
+    const bool locked = g_lock.try_lock_now();
+    auto r = fn();
+    if (locked) g_lock.unlock();
+    return r;
+  }
   ReentryGuard guard;  // a signal handler's pool free meanwhile is deferred, not a deadlock
   LockGuard g(g_lock);
-  const Slot& m = g_slots[i];
-  return m.state == State::kAllocated && m.addr == a ? m.size : 0;
+  return fn();
+}
+}  // namespace
+
+size_t ksize(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return with_lock([a]() -> size_t {
+    const Slot* m = live_slot(a);
+    return m != nullptr ? m->size : 0;
+  });
+}
+
+const KmemCache* cache_of(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return with_lock([a]() -> const KmemCache* {
+    const Slot* m = live_slot(a);
+    return m != nullptr ? m->cache : nullptr;
+  });
 }
 
 unsigned live_objects(const KmemCache* s, void** found, unsigned max) {
@@ -583,13 +632,14 @@ void stats(Stats* out) {
   out->skip_incompatible = g_skip_incompat.load(std::memory_order_relaxed);
   out->skip_capacity = g_skip_capacity.load(std::memory_order_relaxed);
   if (!out->enabled) return;
-  ReentryGuard guard;
-  LockGuard g(g_lock);
-  out->allocated = g_allocated;
-  out->allocs = g_allocs;
-  out->frees = g_frees;
-  out->bugs = g_bugs;
-  out->resident_bytes = (g_allocated + g_freed_open) * kPageSize;
+  with_lock([out] {
+    out->allocated = g_allocated;
+    out->allocs = g_allocs;
+    out->frees = g_frees;
+    out->bugs = g_bugs;
+    out->resident_bytes = (g_allocated + g_opened) * kPageSize;
+    return 0;
+  });
 }
 
 size_t describe(char* buf, size_t cap, bool* cut) {

@@ -64,8 +64,11 @@ inline void* maybe_alloc(KmemCache* s, size_t size) {
 // inaccessible. From inside a slow path (a signal handler's free) a live object's free is
 // deferred, anything else ignored without a report (the pool's lock may be held).
 SLUB_SLOW_PATH void free(void* p);
-// The size the user asked for of the live pool object `p` starts, 0 if p is not one.
+// The size the user asked for of the live pool object `p` starts, 0 if p is not one. Like
+// cache_of and stats, safe in a signal handler that interrupted the pool's lock holder.
 size_t ksize(const void* p);
+// The cache of the live pool object `p` starts, nullptr if p is not one.
+const KmemCache* cache_of(const void* p);
 // How many pool objects of `s` are live; the first `max` of them into found[]. A cache is
 // destroyed only without any (as without live slab objects): whether an object was sampled
 // does not change what kmem_cache_destroy does.
@@ -87,7 +90,7 @@ struct Stats {
   uint64_t skip_incompatible;  // too large for a page, or a cache the pool cannot serve
   uint64_t skip_capacity;      // every slot in use
   uint64_t pool_bytes;         // address space (guard pages included)
-  uint64_t resident_bytes;     // pages of live objects (and of freed ones a report opened)
+  uint64_t resident_bytes;     // pages of live objects, and pages a report opened
   uint64_t meta_bytes;         // the slots' descriptors
 };
 void stats(Stats* out);

@@ -391,7 +391,16 @@ SLUB_EXPORT void kmem_cache_free(kmem_cache* cache, void* p) {
     return;
   }
   if (d == nullptr) {
-    if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) return kfence::free(p);
+    if (SLUB_UNLIKELY(kfence::is_kfence_address(p))) {
+      // Another cache's object is refused, sampled or not (kfence::free reports the rest).
+      const KmemCache* owner = kfence::cache_of(p);
+      if (owner == nullptr || owner == s) return kfence::free(p);
+      os::report(
+          "slub: kmem_cache_free(%s): invalid pointer %p (object of another cache, %s); "
+          "ignored\n",
+          s->name, p, owner->name);
+      return;
+    }
     if (HugeHeader* h = PageAlloc::huge_header(p)) {  // a signal handler's emergency object
       PageAlloc::huge_free(h);
       return;

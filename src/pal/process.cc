@@ -177,6 +177,7 @@ namespace {
 constinit FaultHandler g_fault_fn = nullptr;
 constinit struct sigaction g_old_segv = {};
 constinit std::atomic<bool> g_fault_installed{false};
+constinit std::atomic<bool> g_old_segv_read{false};  // g_old_segv holds the replaced action
 
 // The default action for a SIGSEGV: put it back and let the fault happen again (the
 // instruction runs again on return), or, for a signal that was sent and not raised by a fault,
@@ -191,13 +192,18 @@ void default_action(const siginfo_t* info) {
 
 void on_segv(int sig, siginfo_t* info, void* uc_arg) {
   auto* uc = static_cast<ucontext_t*>(uc_arg);
-  // si_code > 0: a fault the kernel raised for an access (not kill or sigqueue). Bit 1 of the
-  // page-fault error code says the access was a write (x86-64).
+  // si_code > 0: a fault the kernel raised for an access (not kill or sigqueue). Bits 1 and 4
+  // of the page-fault error code say the access was a write, an instruction fetch (x86-64).
   const bool fault = info != nullptr && info->si_code > 0;
+  const auto err = uc->uc_mcontext.gregs[REG_ERR];
   if (fault && g_fault_fn != nullptr &&
-      g_fault_fn(info->si_addr, (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0,
+      g_fault_fn(info->si_addr, (err & 2) != 0, (err & 16) != 0,
                  reinterpret_cast<const void*>(uc->uc_mcontext.gregs[REG_RIP])))
     return;
+  // Another thread's fault between the install and the publication of what it replaced: the
+  // installer is two stores away.
+  while (!g_old_segv_read.load(std::memory_order_acquire)) {
+  }
   const struct sigaction old = g_old_segv;
   if (old.sa_handler == SIG_DFL) return default_action(info);
   if (old.sa_handler == SIG_IGN) {
@@ -230,16 +236,27 @@ bool install_fault_handler(FaultHandler fn) {
   if (g_fault_installed.exchange(true)) return true;
   g_fault_fn = fn;
   const int saved = errno;
-  // The action in place is read first: a fault of another thread between the install and the
-  // read must find it.
-  bool ok = sigaction(SIGSEGV, nullptr, &g_old_segv) == 0;
-  struct sigaction sa = {};
+  // Swapped in with one call: read first and installed by a second, a handler another thread
+  // installed in between was overwritten and never chained to.
+  struct sigaction sa = {}, old = {};
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  ok = ok && sigaction(SIGSEGV, &sa, nullptr) == 0;
+  // A SIGSEGV sent to this thread in between would wait for the publication forever: blocked
+  // until then (no fault can happen here).
+  sigset_t segv, prev;
+  sigemptyset(&segv);
+  sigaddset(&segv, SIGSEGV);
+  pthread_sigmask(SIG_BLOCK, &segv, &prev);
+  const bool ok = sigaction(SIGSEGV, &sa, &old) == 0;
+  if (ok) {
+    g_old_segv = old;
+    g_old_segv_read.store(true, std::memory_order_release);
+  } else {
+    g_fault_installed.store(false);
+  }
+  pthread_sigmask(SIG_SETMASK, &prev, nullptr);
   errno = saved;
-  if (!ok) g_fault_installed.store(false);
   return ok;
 }
 

@@ -53,12 +53,12 @@ bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* share
 [[noreturn]] void abort_process();
 
 // SIGSEGV: `fn` is asked first about every fault the kernel raises (the address, whether the
-// access was a write, the faulting instruction) and returns true when it made the access
+// access was a write or an instruction fetch, the faulting instruction) and returns true when it made the access
 // possible (the instruction runs again). Any other SIGSEGV goes to the action that was in place
 // before: the program's handler, or the default one (the process dies as it would have). A
 // handler the program installs later replaces this one as usual. Installed once; false if
 // sigaction refused.
-using FaultHandler = bool (*)(void* addr, bool write, const void* ip);
+using FaultHandler = bool (*)(void* addr, bool write, bool fetch, const void* ip);
 bool install_fault_handler(FaultHandler fn);
 [[noreturn]] void exit_process(int status);  // exit(3): atexit handlers, stdio flushed
 // dlsym: the definition of `name` in the global scope, or with `next` the one after the caller's

@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -23,6 +25,7 @@
 
 #include <slub/slub.h>
 
+#include "core/kfence.h"
 #include "core/reentry.h"
 
 namespace {
@@ -309,6 +312,90 @@ TEST_F(KfenceSample, ADeferredFreeOfASmallObjectIsNoCorruption) {
   EXPECT_EQ(stats().bugs, 0u) << log_text();
 }
 
+// A signal handler that interrupted a holder of the pool's lock (any slow path of this thread
+// inside the pool) asks for a pool object's size and the pool's counters: answered, not a
+// wait for a lock its own thread holds (as for an object not sampled). In a child, which an
+// alarm ends if it hangs.
+TEST_F(KfenceSample, SizeAndStatsInsideTheLockHoldersSignalHandler) {
+  char* p = static_cast<char*>(slub_malloc(40));
+  ASSERT_TRUE(slub_kfence_object(p));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(10);
+    size_t n;
+    slub_kfence_stats st;
+    {
+      slub::ReentryGuard in_a_slow_path;
+      slub::kfence::fork_lock();  // the pool's lock, held as a sampled allocation holds it
+      n = slub_malloc_usable_size(p);
+      slub_kfence_get_stats(&st);
+      slub::kfence::fork_unlock();
+    }
+    _exit(n == 40 && st.allocated == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                              : "exit " + std::to_string(WEXITSTATUS(status)));
+  slub_free(p);
+}
+
+// kmem_cache_free into another cache is refused for a sampled object as for any other: the
+// object stays live and usable.
+TEST_F(KfenceSample, FreeIntoAnotherCacheIsRefused) {
+  kmem_cache* a = kmem_cache_create("kfence-a", 40, 8, 0, nullptr);
+  kmem_cache* b = kmem_cache_create("kfence-b", 600, 8, 0, nullptr);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  char* p = static_cast<char*>(kmem_cache_alloc(a));
+  ASSERT_TRUE(slub_kfence_object(p));
+  kmem_cache_free(b, p);
+  EXPECT_TRUE(slub_kfence_object(p));
+  const std::string log = log_text();
+  EXPECT_NE(log.find("invalid pointer"), std::string::npos) << log;
+  EXPECT_NE(log.find("object of another cache"), std::string::npos) << log;
+  memset(p, 2, 40);
+  kmem_cache_free(a, p);
+  EXPECT_FALSE(slub_kfence_object(p));
+  EXPECT_EQ(stats().bugs, 0u) << log_text();
+  EXPECT_EQ(kmem_cache_destroy(a), 0);
+  EXPECT_EQ(kmem_cache_destroy(b), 0);
+}
+
+// A call into a freed pool object: reported once, and then the process dies of the SIGSEGV as
+// it would outside the pool (the page a report makes accessible is not executable: returning
+// would fault again forever). In a child, which an alarm ends if it loops.
+TEST_F(KfenceSample, ACallIntoTheFreedPoolIsReportedOnceAndKills) {
+  char* p = static_cast<char*>(slub_malloc(64));
+  ASSERT_TRUE(slub_kfence_object(p));
+  slub_free(p);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(10);
+    auto* fn = reinterpret_cast<void (*)()>(p);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const std::string how = WIFSIGNALED(status)
+                              ? "killed by signal " + std::to_string(WTERMSIG(status))
+                              : "exit " + std::to_string(WEXITSTATUS(status));
+  const std::string log = log_text();
+  EXPECT_FALSE(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) << "the fault looped";
+  // Killed by the SIGSEGV; under a sanitizer its own handler (the default action there)
+  // reports the signal and exits instead.
+  const bool segv = WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+  const bool sanitizer = WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                         log.find("DEADLYSIGNAL") != std::string::npos;
+  EXPECT_TRUE(segv || sanitizer) << how;
+  EXPECT_EQ(count(log, "BUG: KFENCE: "), 1u) << log.substr(0, 4000);
+  EXPECT_EQ(count(log, "BUG: KFENCE: use-after-free read in "), 1u) << log.substr(0, 4000);
+}
+
 TEST_F(KfenceSample, UseAfterFreeIsReportedOnceAndTheProgramGoesOn) {
   char* p = static_cast<char*>(slub_malloc(32));
   ASSERT_TRUE(slub_kfence_object(p));
@@ -338,6 +425,7 @@ TEST_F(KfenceSample, OutOfBoundsWriteIsReportedOnce) {
   EXPECT_EQ(count(log, "BUG: KFENCE: out-of-bounds write in "), 1u) << log;
   EXPECT_NE(log.find("(1B right of kfence-#"), std::string::npos) << log;
   EXPECT_EQ(stats().bugs, 1u);
+  EXPECT_EQ(stats().resident_bytes, 2 * kPage) << "the object's page and the opened guard";
   slub_free(p);
   // The slot's next object finds its guard pages closed again.
   char* q = static_cast<char*>(slub_malloc(32));
