@@ -15,6 +15,10 @@ void drain_deferred() {
   while (t_thread.deferred != nullptr) {
     void* p = t_thread.deferred;
     t_thread.deferred = *static_cast<void**>(p);
+    if (kfence::is_deferred_node(p)) {
+      kfence::drain_deferred();
+      continue;
+    }
     PageDesc* d = PageMap::desc_of(p);
     if (d == nullptr) {
       if (kfence::is_kfence_address(p))

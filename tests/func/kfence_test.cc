@@ -293,9 +293,9 @@ TEST_F(KfenceSample, DestroyKeepsACacheWhoseSampledObjectIsLive) {
   EXPECT_EQ(stats().allocated, 0u);
 }
 
-// A signal handler's free of a pool object while its thread is in a slow path is deferred: the
-// list's link goes into the object's first 8 bytes, over the canaries of a smaller object. The
-// free that follows puts them back: not reported as the program's corruption.
+// A signal handler's free of a pool object while its thread is in a slow path is deferred,
+// without a list link in the object (over the canaries of one smaller than a pointer): not
+// reported as the program's corruption.
 TEST_F(KfenceSample, ADeferredFreeOfASmallObjectIsNoCorruption) {
   for (bool left : {true, false}) {
     char* p = pool_object(3, left);
@@ -316,6 +316,31 @@ TEST_F(KfenceSample, ADeferredFreeOfASmallObjectIsNoCorruption) {
 // inside the pool) asks for a pool object's size and the pool's counters: answered, not a
 // wait for a lock its own thread holds (as for an object not sampled). In a child, which an
 // alarm ends if it hangs.
+// A signal handler frees a pool object while its thread is in a slow path (deferred), and the
+// interrupted code frees the same object too: one double free, reported once as an invalid
+// free. (With the deferral's link in the object, the direct free made the page inaccessible
+// under it, and the drain faulted on it: a false use-after-free report first.)
+TEST_F(KfenceSample, ADeferredFreeThenTheThreadsOwnFreeIsOneInvalidFree) {
+  char* p = static_cast<char*>(slub_malloc(40));
+  ASSERT_TRUE(slub_kfence_object(p));
+  char* q = static_cast<char*>(slub_malloc(24));  // deferred behind p: must not be lost
+  ASSERT_TRUE(slub_kfence_object(q));
+  {
+    slub::ReentryGuard in_a_slow_path;
+    slub_free(q);  // the handler's frees: deferred
+    slub_free(p);
+    --slub::t_thread.slow_depth;  // the interrupted code's own free of p, a direct one
+    slub_free(p);
+    ++slub::t_thread.slow_depth;
+  }  // the deferred frees
+  const std::string log = log_text();
+  EXPECT_EQ(count(log, "BUG: KFENCE: "), 1u) << log;
+  EXPECT_EQ(count(log, "BUG: KFENCE: invalid free in "), 1u) << log;
+  EXPECT_FALSE(slub_kfence_object(q));
+  EXPECT_EQ(stats().frees, 2u);
+  EXPECT_EQ(stats().allocated, 0u);
+}
+
 TEST_F(KfenceSample, SizeAndStatsInsideTheLockHoldersSignalHandler) {
   char* p = static_cast<char*>(slub_malloc(40));
   ASSERT_TRUE(slub_kfence_object(p));
