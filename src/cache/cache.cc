@@ -207,10 +207,11 @@ int cache_destroy(KmemCache* s) {
     return 0;
   }
   void* sampled[8];
-  if (const unsigned live = kfence::live_objects(s, sampled, 8)) {
+  constexpr unsigned kShown = sizeof sampled / sizeof sampled[0];
+  if (const unsigned live = kfence::live_objects(s, sampled, kShown)) {
     os::print("slub: kmem_cache_destroy %s: Slab cache still has objects: %u KFENCE objects\n",
               s->name, live);
-    for (unsigned i = 0; i < live && i < 8; ++i)
+    for (unsigned i = 0; i < live && i < kShown; ++i)
       os::print("slub:   object %p still allocated (KFENCE)\n", sampled[i]);
     s->refcount++;
     g_slab_mutex.unlock();

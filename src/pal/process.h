@@ -53,10 +53,10 @@ bool text_segment_of(const void* addr, uintptr_t* lo, uintptr_t* hi, bool* share
 [[noreturn]] void abort_process();
 
 // SIGSEGV: `fn` is asked first about every fault the kernel raises (the address, whether the
-// access was a write or an instruction fetch, the faulting instruction) and returns true when it made the access
-// possible (the instruction runs again). Any other SIGSEGV goes to the action that was in place
-// before: the program's handler, or the default one (the process dies as it would have). A
-// handler the program installs later replaces this one as usual. Installed once; false if
+// access was a write or an instruction fetch, the faulting instruction) and returns true when it
+// made the access possible (the instruction runs again). Any other SIGSEGV goes to the action that
+// was in place before: the program's handler, or the default one (the process dies as it would
+// have). A handler the program installs later replaces this one as usual. Installed once; false if
 // sigaction refused.
 using FaultHandler = bool (*)(void* addr, bool write, bool fetch, const void* ip);
 bool install_fault_handler(FaultHandler fn);
