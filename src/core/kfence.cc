@@ -15,8 +15,6 @@
 // the kernel's mm/kfence/report.c (with "thread" for its "task").
 #include "core/kfence.h"
 
-#include <signal.h>
-
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -79,19 +77,6 @@ constinit bool g_abort = false;
 constinit bool g_place_right = true;  // where the next object goes in its page (alternates)
 constinit bool g_handler = false;     // the fault handler is installed (under g_lock)
 constinit size_t g_meta_bytes = 0;
-
-// A signal handler's frees of pool objects inside a slow path of its thread (free()): kept
-// here, not in the objects as other deferred frees are (reentry.h), so that the interrupted
-// code's own free of the same object (a double free) finds its page untouched and is
-// reported as what it is. `node` stands for them on the thread's deferred list while any
-// is pending.
-constexpr unsigned kMaxDeferred = 8;
-struct Deferred {
-  void* node;  // the list's link: the list holds &node as it holds objects
-  void* objects[kMaxDeferred];
-  unsigned n;  // may pass kMaxDeferred: those objects were not kept
-};
-SLUB_TLS constinit Deferred t_deferred = {};
 
 // Counters (the kernel's kfence/stats), under g_lock.
 constinit uint64_t g_allocated = 0, g_allocs = 0, g_frees = 0, g_bugs = 0;
@@ -510,12 +495,9 @@ void free(void* p) {
   if (t_thread.slow_depth != 0) {  // a signal handler's free inside a slow path: later
     const int i = slot_of_page(a);
     if (i >= 0 && g_slots[i].state == State::kAllocated && g_slots[i].addr == a) {
-      // One atomic add: a nested handler's deferral in between takes the next entry. Past the
-      // last entry the object stays allocated: a leak, never a wrong free.
-      Deferred& d = t_deferred;
-      const unsigned k = __atomic_fetch_add(&d.n, 1u, __ATOMIC_RELAXED);
-      if (k < kMaxDeferred) d.objects[k] = p;
-      if (k == 0) defer_free(&d.node);
+      // Not linked through the object (reentry.h); with no room left it stays allocated: a
+      // leak, never a wrong free.
+      defer_free_kept(p);
     }
     return;
   }
@@ -626,24 +608,6 @@ unsigned live_objects(const KmemCache* s, void** found, unsigned max) {
     ++n;
   }
   return n;
-}
-
-bool is_deferred_node(const void* p) {
-  return p == &t_deferred.node;
-}
-
-void drain_deferred() {
-  // Taken with signals blocked: a handler's deferral meanwhile would write an entry being read.
-  void* objects[kMaxDeferred];
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  Deferred& d = t_deferred;
-  const unsigned n = d.n < kMaxDeferred ? d.n : kMaxDeferred;
-  memcpy(objects, d.objects, sizeof(void*) * n);
-  d.n = 0;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  for (unsigned k = 0; k < n; ++k) free(objects[k]);
 }
 
 bool arm() {

@@ -64,10 +64,6 @@ inline void* maybe_alloc(KmemCache* s, size_t size) {
 // inaccessible. From inside a slow path (a signal handler's free) a live object's free is
 // deferred, anything else ignored without a report (the pool's lock may be held).
 SLUB_SLOW_PATH void free(void* p);
-// Deferred pool frees are not linked through the objects: one node per thread stands for
-// them on the thread's deferred list (reentry.cc), which drain_deferred() frees.
-bool is_deferred_node(const void* p);
-void drain_deferred();
 // The size the user asked for of the live pool object `p` starts, 0 if p is not one. Like
 // cache_of and stats, safe in a signal handler that interrupted the pool's lock holder.
 size_t ksize(const void* p);

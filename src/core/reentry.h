@@ -21,8 +21,12 @@ class ReentryGuard {
   bool nested_;
 };
 
-// A nested free: kept on the thread's list, freed when the outermost guard ends.
+// A nested free: kept for the thread, freed when the outermost guard ends. In a per-thread
+// array of 16 while there is room (the object untouched), past that linked through the object.
 void defer_free(void* p);
+// The array only: false, and nothing kept, when it is full (a KFENCE object is not linked
+// through: its page may be made inaccessible under the link).
+bool defer_free_kept(void* p);
 // Frees what signal handlers deferred on this thread (the guard's end does it; so does a fast
 // path that held a slot as a guard would: slub.cc's locked paths).
 void drain_deferred();

@@ -15,6 +15,7 @@
 
 #include <slub/slub.h>
 
+#include "core/reentry.h"
 #include "slub/slub_cache.h"
 
 namespace {
@@ -105,4 +106,33 @@ TEST(Reentry, SignalHandlersAllocateDuringSlowPaths) {
   for (int i = g_pool_next.load(); i < kPool; ++i) slub_free(g_pool[i]);
   std::printf("signals handled: %ld, inside a slow path: %ld (frees deferred: %ld)\n",
               g_handled.load(), g_nested.load(), g_nested_frees.load());
+}
+
+// A signal handler frees an object while its thread is inside a slow path (deferred), and the
+// code it interrupted frees the same object too: the direct free poisons the object (a
+// debug cache with F and P), so a list link kept in the object would be lost and the drain would
+// follow the poison. The deferred free is kept out of the object: it reaches the cache and
+// is reported as the double free it is, and the frees deferred beside it are not lost.
+TEST(Reentry, ADeferredFreeSurvivesTheInterruptedCodesFreeOfTheSameObject) {
+  kmem_cache* s =
+      kmem_cache_create("reentry-poison", 64, 8, SLAB_CONSISTENCY_CHECKS | SLAB_POISON, nullptr);
+  ASSERT_NE(s, nullptr);
+  void* x = kmem_cache_alloc(s);
+  void* y = kmem_cache_alloc(s);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(y, nullptr);
+  const long errors = slub_debug_errors();
+  {
+    slub::ReentryGuard in_a_slow_path;  // as a signal handler inside a slow path frees:
+    kmem_cache_free(s, y);              // deferred
+    kmem_cache_free(s, x);              // deferred
+    --slub::t_thread.slow_depth;        // the interrupted code's own free of x, a direct one
+    kmem_cache_free(s, x);
+    ++slub::t_thread.slow_depth;
+  }  // the deferred frees
+  EXPECT_EQ(slub_debug_errors(), errors + 1) << "the second free of x, reported once";
+  kmem_cache_info info{};
+  ASSERT_EQ(kmem_cache_get_info(s, &info), 0);
+  EXPECT_EQ(info.active_objs, 0u) << "y's deferred free was lost";
+  EXPECT_EQ(kmem_cache_destroy(s), 0);
 }
